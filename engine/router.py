@@ -1,0 +1,602 @@
+"""The router: applies registrations and routes invocations between workers and built-ins.
+
+Theory of operation
+-------------------
+Each connection shell decodes frames and hands the message models to :meth:`Router.handle`, in
+arrival order. Registrations (functions, triggers, trigger types) are applied inline, so a
+connection's later frames always see its earlier registrations. Invocations are routed:
+
+* to a **remote** worker: the call is written to the target's socket and remembered in the
+  pending table (``invocation_id → Pending``); the target's ``invocationresult`` pops it and is
+  relayed to the caller. No task is created on this path: the router only forwards frames.
+* to a **built-in** (a local async handler): a task in the router's task group runs it and
+  answers the caller.
+
+The engine adds what it asserts about the caller: ``_caller_worker_id`` inside an object payload
+(as iii does), and the caller's realm in the ``agentos-realm`` baggage entry. A realm-bound
+credential always wins over whatever baggage it sends; only unbound ``worker``/``system``
+credentials may pass on the realm of the call they are serving.
+
+When a worker leaves, every call still waiting on it is answered ``invocation_stopped``, its
+functions, triggers, trigger types and name lease are released, and triggers bound to its types
+go back to PARKED until a provider appears again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import anyio
+from anyio.abc import TaskGroup
+from pydantic import BaseModel
+
+from . import protocol as p
+from .errors import (
+    EnqueueError,
+    Forbidden,
+    FunctionNotFound,
+    InvalidNamespace,
+    InvocationStopped,
+    InvocationTimeout,
+    RegistrationConflict,
+    WireError,
+)
+from .registry import DEFAULT_NAMESPACE, ENGINE, FunctionEntry, Registry, TriggerEntry, TriggerState, TriggerTypeEntry, check_namespace
+from .session import Session, SessionState
+from .types import REALM_BAGGAGE_KEY, Call, LocalHandler
+
+__all__ = ["Router", "EnqueueRequest", "RouterStatistics"]
+
+log = logging.getLogger(__name__)
+
+WORKERS_EVENT = "engine::workers-available"
+FUNCTIONS_EVENT = "engine::functions-available"
+
+
+@dataclass(slots=True)
+class Pending:
+    function_id: str
+    target: str
+    caller: Session | None
+    future: asyncio.Future[Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueRequest:
+    queue: str
+    function_id: str
+    data: Any
+    call: Call
+    receipt_id: str
+
+
+EnqueueHook = Callable[[EnqueueRequest], Awaitable[None]]
+
+
+class RouterStatistics(NamedTuple):
+    workers: int
+    functions: int
+    triggers: int
+    pending_calls: int
+
+
+def realm_from_baggage(baggage: str | None) -> str | None:
+    """The ``agentos-realm`` entry of a W3C baggage string, or None."""
+    if not baggage or REALM_BAGGAGE_KEY not in baggage:
+        return None
+    for item in baggage.split(","):
+        key, _, value = item.partition("=")
+        if key.strip() == REALM_BAGGAGE_KEY:
+            return value.split(";", 1)[0].strip() or None
+    return None
+
+
+def with_realm(baggage: str | None, realm: str | None) -> str | None:
+    """Baggage with its realm entry replaced by ``realm`` (removed when None)."""
+    if baggage and REALM_BAGGAGE_KEY in baggage:
+        kept = [i for i in baggage.split(",") if i.partition("=")[0].strip() != REALM_BAGGAGE_KEY]
+        baggage = ",".join(kept) or None
+    if realm is None:
+        return baggage
+    entry = f"{REALM_BAGGAGE_KEY}={realm}"
+    return f"{baggage},{entry}" if baggage else entry
+
+
+def error_body(exc: WireError) -> p.ErrorBody:
+    return p.ErrorBody.model_construct(code=exc.code, message=exc.message, stacktrace=exc.stacktrace)
+
+
+class Router:
+    """Routes invocations and keeps the registry. Use as ``async with Router() as router``."""
+
+    def __init__(self, *, max_registrations: int = 10_000) -> None:
+        self.sessions: dict[str, Session] = {}
+        self.registry = Registry(is_live=self._is_live)
+        self.pending: dict[str, Pending] = {}
+        self.max_registrations = max_registrations
+        self.enqueue_hook: EnqueueHook | None = None
+        self.services: dict[str, dict[str, Any]] = {}
+        self.observers: list[Callable[[str, dict[str, Any]], None]] = []
+        self.started_at = time.time()
+        self._tg: TaskGroup | None = None
+
+    async def __aenter__(self) -> Router:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        return await self._tg.__aexit__(*exc)
+
+    def spawn(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``func(*args)`` in the router's task group."""
+        assert self._tg is not None, "Router used outside 'async with'"
+        self._tg.start_soon(func, *args)
+
+    def _is_live(self, worker_id: str) -> bool:
+        session = self.sessions.get(worker_id)
+        return session is not None and session.live
+
+    def statistics(self) -> RouterStatistics:
+        return RouterStatistics(len(self.sessions), len(self.registry.functions), len(self.registry.triggers), len(self.pending))
+
+    # -- built-ins ------------------------------------------------------------------------
+
+    def register_local(
+        self,
+        function_id: str,
+        handler: LocalHandler,
+        *,
+        description: str | None = None,
+        request_format: Any = None,
+        response_format: Any = None,
+        min_role: str = "client",
+    ) -> None:
+        """Register a built-in function through the same registry as remote ones."""
+        self.registry.add_function(
+            FunctionEntry(function_id, DEFAULT_NAMESPACE, ENGINE, description, request_format, response_format, None, handler, min_role=min_role)
+        )
+
+    async def register_local_type(self, type_id: str, provider: Any, description: str = "") -> None:
+        """Register a built-in trigger type and bind the triggers that waited for it."""
+        for trig in self.registry.add_type(TriggerTypeEntry(type_id, DEFAULT_NAMESPACE, ENGINE, description, provider=provider)):
+            await self._bind(trig)
+
+    # -- connection lifecycle --------------------------------------------------------------
+
+    def attach(self, session: Session) -> None:
+        """Start routing for a new connection (the shell sends ``workerregistered``)."""
+        self.sessions[session.worker_id] = session
+        self._notify(WORKERS_EVENT, {"event": "worker_connected", "worker_id": session.worker_id})
+
+    async def resolve_namespace(self, session: Session) -> None:
+        """End the RESOLVING phase: default the namespace and apply buffered registrations."""
+        if session.state is not SessionState.RESOLVING:
+            return
+        session.namespace = session.namespace or DEFAULT_NAMESPACE
+        session.advance(SessionState.ACTIVE)
+        buffered, session.buffered = session.buffered, []
+        for msg in buffered:
+            await self._apply(session, msg)
+
+    async def detach(self, session: Session) -> None:
+        """Clean up after a connection that is gone. Idempotent."""
+        if session.state is SessionState.CLOSED:
+            return
+        session.advance(SessionState.CLOSED)
+        self.sessions.pop(session.worker_id, None)
+        stopped = InvocationStopped("Invocation stopped")
+        for inv in session.inflight_to:
+            pending = self.pending.pop(inv, None)
+            if pending is not None:
+                await self._answer(pending, inv, error=stopped)
+        session.inflight_to.clear()
+        for inv, pending in list(self.pending.items()):
+            if pending.caller is session:
+                del self.pending[inv]
+        dropped = self.registry.drop_owner(session.worker_id)
+        for trig in dropped.triggers:
+            await self._unbind(trig)
+        self._notify(WORKERS_EVENT, {"event": "worker_disconnected", "worker_id": session.worker_id})
+        if dropped.functions:
+            self._notify(FUNCTIONS_EVENT, {"event": "functions_changed"})
+
+    def _notify(self, event: str, payload: dict[str, Any]) -> None:
+        for observer in self.observers:
+            observer(event, payload)
+
+    # -- inbound messages ------------------------------------------------------------------
+
+    async def handle(self, session: Session, msg: BaseModel) -> None:
+        """Process one decoded message from a connection, in arrival order."""
+        kind = type(msg)
+        if kind is p.InvokeFunction:
+            await self._on_invoke(session, msg)  # type: ignore[arg-type]
+        elif kind is p.InvocationResult:
+            await self._on_result(session, msg)  # type: ignore[arg-type]
+        elif kind in _REGISTRATIONS:
+            session.registrations += 1
+            if session.registrations > self.max_registrations:
+                log.warning("worker %s exceeded %d registrations; closing", session.worker_id, self.max_registrations)
+                await session.peer.close(1008, "too many registrations")
+                return
+            if session.state is SessionState.RESOLVING:
+                session.buffered.append(msg)
+            else:
+                await self._apply(session, msg)
+        elif kind is p.TriggerRegistrationResult:
+            await self._on_trigger_ack(session, msg)  # type: ignore[arg-type]
+        elif kind is p.Reattach:
+            await self._on_reattach(session, msg)  # type: ignore[arg-type]
+        elif kind is p.Ping:
+            await session.peer.send(p.Pong())
+        elif kind is not p.Pong:
+            log.debug("ignoring %s from worker %s", msg.type, session.worker_id)  # type: ignore[attr-defined]
+
+    async def _apply(self, s: Session, msg: BaseModel) -> None:
+        if isinstance(msg, (p.RegisterFunction, p.RegisterTrigger, p.RegisterTriggerType)) and not s.credential.at_least("worker"):
+            await s.peer.send(p.RegistrationRejected(code="FORBIDDEN", namespace=s.namespace or DEFAULT_NAMESPACE, function_id=getattr(msg, "id", None), owner_worker_id=""))
+            return
+        if isinstance(msg, p.RegisterFunction):
+            await self._register_function(s, msg)
+        elif isinstance(msg, p.UnregisterFunction):
+            if self.registry.remove_function(s.namespace or DEFAULT_NAMESPACE, msg.id, s.worker_id):
+                self._notify(FUNCTIONS_EVENT, {"event": "functions_changed"})
+        elif isinstance(msg, p.RegisterTrigger):
+            await self.add_trigger(
+                TriggerEntry(msg.id, msg.trigger_type, msg.function_id, msg.config, s.worker_id, msg.namespace or DEFAULT_NAMESPACE,
+                             msg.trigger_namespace, msg.metadata, realm=s.credential.realm),
+                owner_namespace=s.namespace,
+            )
+        elif isinstance(msg, p.UnregisterTrigger):
+            trig = self.registry.triggers.get(msg.id)
+            if trig is not None and (trig.owner == s.worker_id or s.credential.at_least("system")):
+                await self.remove_trigger(msg.id)
+        elif isinstance(msg, p.RegisterTriggerType):
+            await self._register_type(s, msg)
+        elif isinstance(msg, p.UnregisterTriggerType):
+            self.registry.remove_type(msg.namespace or s.namespace or DEFAULT_NAMESPACE, msg.id, s.worker_id)
+        elif isinstance(msg, p.RegisterService):
+            self.services[msg.id] = {"id": msg.id, "name": msg.name, "description": msg.description, "worker_id": s.worker_id}
+
+    async def _register_function(self, s: Session, msg: p.RegisterFunction) -> None:
+        entry = FunctionEntry(msg.id, s.namespace or DEFAULT_NAMESPACE, s.worker_id, msg.description, msg.request_format,
+                              msg.response_format, msg.metadata, realm=s.credential.realm)
+        try:
+            self.registry.add_function(entry)
+        except RegistrationConflict as exc:
+            log.info("refused %s from %s: %s", msg.id, s.worker_id, exc)
+            await s.peer.send(p.RegistrationRejected(code=exc.code, namespace=entry.namespace, worker_name=s.name, function_id=msg.id, owner_worker_id=exc.owner_worker_id))
+            return
+        except InvalidNamespace as exc:
+            await s.peer.send(p.RegistrationRejected(code=exc.code, namespace=entry.namespace, function_id=msg.id, owner_worker_id=""))
+            return
+        self._notify(FUNCTIONS_EVENT, {"event": "functions_changed"})
+
+    async def _register_type(self, s: Session, msg: p.RegisterTriggerType) -> None:
+        entry = TriggerTypeEntry(msg.id, msg.namespace or s.namespace or DEFAULT_NAMESPACE, s.worker_id, msg.description,
+                                 msg.trigger_request_format, msg.call_request_format)
+        try:
+            waiting = self.registry.add_type(entry)
+        except (RegistrationConflict, InvalidNamespace) as exc:
+            log.warning("refused trigger type %s from %s: %s", msg.id, s.worker_id, exc)
+            return
+        for trig in waiting:
+            await self._bind(trig)
+
+    # -- triggers --------------------------------------------------------------------------
+
+    async def add_trigger(self, trig: TriggerEntry, owner_namespace: str | None = None) -> None:
+        """Store a binding and bind it to its type's provider now, or park it until one appears."""
+        previous = self.registry.add_trigger(trig)
+        if previous is not None:
+            await self._unbind(previous)
+        await self._bind(trig, owner_namespace)
+
+    async def remove_trigger(self, trigger_id: str) -> bool:
+        trig = self.registry.remove_trigger(trigger_id)
+        if trig is None:
+            return False
+        await self._unbind(trig)
+        return True
+
+    async def _bind(self, trig: TriggerEntry, owner_namespace: str | None = None) -> None:
+        if owner_namespace is None and trig.owner is not None and trig.owner in self.sessions:
+            owner_namespace = self.sessions[trig.owner].namespace
+        ttype = self.registry.find_type(trig, owner_namespace)
+        if ttype is None:
+            trig.state = TriggerState.PARKED
+            return
+        trig.provider, trig.type_namespace = ttype.owner, ttype.namespace
+        if ttype.provider is not None:
+            try:
+                await ttype.provider.register_trigger(trig)
+            except Exception as exc:  # a refusal: bad config, invalid cron, …
+                trig.state, trig.provider, trig.type_namespace = TriggerState.PARKED, None, None
+                self.registry.remove_trigger(trig.id)
+                message = exc.message if isinstance(exc, WireError) else str(exc)
+                log.info("trigger %s (%s) refused: %s", trig.id, trig.trigger_type, message)
+                await self._tell_owner(trig, p.ErrorBody(code="trigger_registration_failed", message=message))
+                return
+            trig.state = TriggerState.ACTIVE
+            return
+        trig.state = TriggerState.PENDING
+        provider = self.sessions[ttype.owner]
+        await self._send(provider, p.RegisterTrigger(id=trig.id, trigger_type=trig.trigger_type, function_id=trig.function_id, config=trig.config,
+                                                     metadata=trig.metadata, namespace=trig.namespace, trigger_namespace=trig.trigger_namespace))
+
+    async def _unbind(self, trig: TriggerEntry) -> None:
+        if trig.state is TriggerState.PARKED or trig.provider is None:
+            return
+        ttype = self.registry.types.get((trig.type_namespace or DEFAULT_NAMESPACE, trig.trigger_type))
+        trig.state, provider_id, trig.provider = TriggerState.PARKED, trig.provider, None
+        if ttype is not None and ttype.provider is not None:
+            try:
+                await ttype.provider.unregister_trigger(trig)
+            except Exception:
+                log.exception("provider of %s failed to unregister trigger %s", trig.trigger_type, trig.id)
+        elif provider_id in self.sessions:
+            await self._send(self.sessions[provider_id], p.UnregisterTrigger(id=trig.id, trigger_type=trig.trigger_type))
+
+    async def _on_trigger_ack(self, s: Session, msg: p.TriggerRegistrationResult) -> None:
+        trig = self.registry.triggers.get(msg.id)
+        if trig is None or trig.provider != s.worker_id:
+            return
+        if msg.error is None:
+            trig.state = TriggerState.ACTIVE
+            return
+        trig.state, trig.provider, trig.type_namespace = TriggerState.PARKED, None, None
+        await self._tell_owner(trig, msg.error)
+
+    async def _tell_owner(self, trig: TriggerEntry, error: p.ErrorBody) -> None:
+        owner = self.sessions.get(trig.owner) if trig.owner else None
+        if owner is not None:
+            await self._send(owner, p.TriggerRegistrationResult(id=trig.id, trigger_type=trig.trigger_type, function_id=trig.function_id, error=error))
+
+    # -- invocations -----------------------------------------------------------------------
+
+    def call_for(self, s: Session, msg: p.InvokeFunction) -> Call:
+        """The engine-asserted context of a worker's call."""
+        cred = s.credential
+        realm = cred.realm if cred.realm is not None or cred.role == "client" else realm_from_baggage(msg.baggage)
+        return Call(msg.function_id, msg.invocation_id, s.worker_id, cred.role, realm, msg.namespace or DEFAULT_NAMESPACE,
+                    msg.metadata, msg.traceparent, with_realm(msg.baggage, realm))
+
+    def resolve(self, call: Call) -> FunctionEntry:
+        """Find the function a call may reach.
+
+        Raises:
+            FunctionNotFound: no live function there, or one private to another realm.
+            Forbidden: the caller's role is below the function's minimum.
+        """
+        entry = self.registry.resolve(call.namespace, call.function_id)
+        if entry is None or (entry.realm is not None and entry.realm != call.realm and call.role != "system"):
+            raise FunctionNotFound(f"Function {call.function_id} not found in namespace {call.namespace}.")
+        if not call.credential.at_least(entry.min_role):
+            raise Forbidden(f"{call.function_id} needs the {entry.min_role} role")
+        return entry
+
+    async def _on_invoke(self, s: Session, msg: p.InvokeFunction) -> None:
+        s.invocations += 1
+        if msg.function_id == "engine::workers::register":
+            await self._worker_metadata(s, msg)
+            return
+        call = self.call_for(s, msg)
+        action = msg.action
+        if action is not None and action.type == "enqueue":
+            self.spawn(self._enqueue_for, s, call, action.queue, msg.data)  # type: ignore[union-attr]
+            return
+        inv = msg.invocation_id if action is None else None
+        try:
+            entry = self.resolve(call)
+        except WireError as exc:
+            if inv is not None:
+                await self._send(s, p.InvocationResult.model_construct(invocation_id=inv, function_id=msg.function_id, error=error_body(exc)))
+            return
+        data = msg.data
+        if isinstance(data, dict):
+            data["_caller_worker_id"] = s.worker_id
+        if entry.handler is not None:
+            self.spawn(self._run_local, entry, data, call, s if inv is not None else None)
+            return
+        target = self.sessions[entry.owner]
+        if inv is not None:
+            if inv in self.pending:
+                await self._send(s, p.InvocationResult.model_construct(invocation_id=inv, function_id=msg.function_id,
+                                 error=p.ErrorBody(code="invocation_error", message="duplicate invocation_id in flight")))
+                return
+            self.pending[inv] = Pending(msg.function_id, target.worker_id, s, None)
+            target.inflight_to.add(inv)
+        out = p.InvokeFunction.model_construct(invocation_id=inv, function_id=msg.function_id, data=data, traceparent=msg.traceparent,
+                                               baggage=call.baggage, metadata=msg.metadata, action=None, namespace=None)
+        if not await self._send(target, out) and inv is not None:
+            pending = self.pending.pop(inv, None)
+            if pending is not None:
+                await self._answer(pending, inv, error=InvocationStopped("Invocation stopped"))
+
+    async def _on_result(self, s: Session, msg: p.InvocationResult) -> None:
+        inv = msg.invocation_id
+        pending = self.pending.get(inv)
+        if pending is None or pending.target != s.worker_id:
+            log.debug("dropping result for unknown or late invocation %s", inv)
+            return
+        del self.pending[inv]
+        s.inflight_to.discard(inv)
+        if pending.future is not None:
+            if not pending.future.done():
+                if msg.error is not None:
+                    err = WireError(msg.error.message, stacktrace=msg.error.stacktrace, code=msg.error.code)
+                    pending.future.set_exception(err)
+                else:
+                    pending.future.set_result(msg.result)
+        elif pending.caller is not None and pending.caller.live:
+            await self._send(pending.caller, msg)
+
+    async def _answer(self, pending: Pending, inv: str, *, error: WireError) -> None:
+        if pending.future is not None:
+            if not pending.future.done():
+                pending.future.set_exception(error)
+        elif pending.caller is not None and pending.caller.live:
+            await self._send(pending.caller, p.InvocationResult.model_construct(invocation_id=inv, function_id=pending.function_id, error=error_body(error)))
+
+    async def _run_local(self, entry: FunctionEntry, data: Any, call: Call, reply_to: Session | None) -> None:
+        try:
+            result = await entry.handler(data, call)
+        except WireError as exc:
+            out = p.InvocationResult.model_construct(invocation_id=call.invocation_id, function_id=call.function_id, error=error_body(exc))
+        except Exception as exc:
+            error_id = uuid.uuid4().hex[:12]
+            log.exception("built-in %s failed (error_id=%s)", call.function_id, error_id)
+            body = p.ErrorBody(code="internal_error", message=f"internal error in {call.function_id} (error_id={error_id}): {exc.__class__.__name__}")
+            out = p.InvocationResult.model_construct(invocation_id=call.invocation_id, function_id=call.function_id, error=body)
+        else:
+            out = p.InvocationResult.model_construct(invocation_id=call.invocation_id, function_id=call.function_id, result=result)
+        if reply_to is not None and call.invocation_id is not None:
+            await self._send(reply_to, out)
+        elif out.error is not None:
+            log.warning("void call to %s failed: %s", call.function_id, out.error.message)
+
+    async def _enqueue_for(self, s: Session, call: Call, queue: str, data: Any) -> None:
+        try:
+            receipt = await self.enqueue(call.function_id, data, queue=queue, call=call)
+        except WireError as exc:
+            out = p.InvocationResult.model_construct(invocation_id=call.invocation_id, function_id=call.function_id, error=error_body(exc))
+        else:
+            out = p.InvocationResult.model_construct(invocation_id=call.invocation_id, function_id=call.function_id, result={"messageReceiptId": receipt})
+        if call.invocation_id is not None:
+            await self._send(s, out)
+
+    async def _worker_metadata(self, s: Session, msg: p.InvokeFunction) -> None:
+        info = msg.data if isinstance(msg.data, dict) else {}
+        try:
+            namespace = check_namespace(info.get("namespace") if isinstance(info.get("namespace"), str) else None)
+        except InvalidNamespace as exc:
+            await s.peer.send(p.RegistrationRejected(code=exc.code, namespace=str(info.get("namespace")), owner_worker_id=""))
+            await s.peer.close(1008, "invalid namespace")
+            return
+        if s.state is SessionState.RESOLVING:
+            s.namespace = namespace
+        name = str(info.get("name") or f"worker-{s.worker_id[:8]}")
+        try:
+            self.registry.lease_name(s.namespace or namespace, name, s.worker_id)
+        except RegistrationConflict as exc:
+            await s.peer.send(p.RegistrationRejected(code=exc.code, namespace=s.namespace or namespace, worker_name=name, owner_worker_id=exc.owner_worker_id))
+            await s.peer.close(1008, "worker name conflict")
+            return
+        s.name = name
+        s.info = {k: info.get(k) for k in ("runtime", "version", "os", "pid", "isolation", "description", "features", "telemetry")}
+        await self.resolve_namespace(s)
+        self._notify(WORKERS_EVENT, {"event": "worker_metadata_updated", "worker_id": s.worker_id})
+        if msg.invocation_id is not None and msg.action is None:
+            await self._send(s, p.InvocationResult.model_construct(invocation_id=msg.invocation_id, function_id=msg.function_id, result={"success": True}))
+
+    async def _on_reattach(self, s: Session, msg: p.Reattach) -> None:
+        old = self.sessions.get(msg.previous_worker_id)
+        if old is None or old is s or old.reattach_token != msg.reattach_token:
+            return
+        log.info("worker %s reattached as %s", old.worker_id, s.worker_id)
+        await self.detach(old)
+        await old.peer.close(1000, "reattached elsewhere")
+
+    async def _send(self, s: Session, msg: BaseModel) -> bool:
+        try:
+            await s.peer.send(msg)
+            return True
+        except ConnectionError:
+            return False
+
+    # -- the engine's own calls ------------------------------------------------------------
+
+    async def invoke(self, function_id: str, data: Any = None, *, call: Call | None = None, namespace: str | None = None,
+                     metadata: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
+        """Call a function from inside the engine (modules use this) and wait for its result.
+
+        Args:
+            call: the context being served, whose role and realm the new call inherits;
+                None means the engine itself (system role, no realm).
+            timeout: seconds; None waits until the target answers or leaves.
+
+        Raises:
+            WireError: FunctionNotFound, InvocationTimeout, InvocationStopped or the handler's error.
+        """
+        parent = call or Call(function_id)
+        inv = str(uuid.uuid4())
+        sub = Call(function_id, inv, parent.caller_worker_id, parent.role, parent.realm, namespace or DEFAULT_NAMESPACE,
+                   metadata, parent.traceparent, with_realm(parent.baggage, parent.realm))
+        entry = self.resolve(sub)
+        with anyio.fail_after(timeout) if timeout is not None else _NoTimeout():
+            try:
+                if entry.handler is not None:
+                    return await entry.handler(data, sub)
+                target = self.sessions[entry.owner]
+                future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                self.pending[inv] = Pending(function_id, target.worker_id, None, future)
+                target.inflight_to.add(inv)
+                try:
+                    out = p.InvokeFunction.model_construct(invocation_id=inv, function_id=function_id, data=data, traceparent=sub.traceparent,
+                                                           baggage=sub.baggage, metadata=metadata, action=None, namespace=None)
+                    if not await self._send(target, out):
+                        raise InvocationStopped("Invocation stopped")
+                    return await future
+                finally:
+                    self.pending.pop(inv, None)
+                    target.inflight_to.discard(inv)
+            except TimeoutError as exc:
+                raise InvocationTimeout(f"{function_id} timed out after {timeout}s") from exc
+
+    async def invoke_void(self, function_id: str, data: Any = None, *, call: Call | None = None, namespace: str | None = None,
+                          metadata: dict[str, Any] | None = None) -> None:
+        """Fire a call and do not wait; errors are logged. Unknown functions are dropped."""
+        parent = call or Call(function_id)
+        sub = Call(function_id, None, parent.caller_worker_id, parent.role, parent.realm, namespace or DEFAULT_NAMESPACE,
+                   metadata, parent.traceparent, with_realm(parent.baggage, parent.realm))
+        try:
+            entry = self.resolve(sub)
+        except WireError as exc:
+            log.info("void call to %s dropped: %s", function_id, exc)
+            return
+        if entry.handler is not None:
+            self.spawn(self._run_local, entry, data, sub, None)
+            return
+        out = p.InvokeFunction.model_construct(invocation_id=None, function_id=function_id, data=data, traceparent=sub.traceparent,
+                                               baggage=sub.baggage, metadata=metadata, action=None, namespace=None)
+        await self._send(self.sessions[entry.owner], out)
+
+    async def enqueue(self, function_id: str, data: Any, *, queue: str, call: Call | None = None) -> str:
+        """Hand a call to the queue module; returns the receipt id.
+
+        Raises:
+            EnqueueError: no queue module is running, or it refused the job.
+        """
+        if self.enqueue_hook is None:
+            raise EnqueueError("No queue provider is installed: enable the iii-queue module in config.yaml")
+        receipt = str(uuid.uuid4())
+        parent = call or Call(function_id)
+        try:
+            await self.enqueue_hook(EnqueueRequest(queue, function_id, data, parent, receipt))
+        except WireError:
+            raise
+        except Exception as exc:
+            raise EnqueueError(f"could not enqueue {function_id} on {queue!r}: {exc}") from exc
+        return receipt
+
+
+class _NoTimeout:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+_REGISTRATIONS = frozenset({p.RegisterFunction, p.UnregisterFunction, p.RegisterTrigger, p.UnregisterTrigger,
+                            p.RegisterTriggerType, p.UnregisterTriggerType, p.RegisterService})
