@@ -20,8 +20,9 @@ from . import protocol as p
 from .auth import AuthFailure, Authenticator
 from .router import Router
 from .session import Session
+from .types import Credential
 
-__all__ = ["WsPeer", "serve_worker"]
+__all__ = ["WsPeer", "serve_worker", "authenticate"]
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,8 @@ async def serve_worker(ws: ServerConnection, router: Router, auth: Authenticator
         ws: the upgraded WebSocket on path ``/``.
         grace_s: how long registrations wait for the worker's namespace before it defaults.
     """
-    try:
-        credential = auth.authenticate(ws.request.headers.get("Authorization") if ws.request else None)
-    except AuthFailure as exc:
-        log.info("refused worker connection from %s: %s", ws.remote_address, exc.message)
-        await ws.send(p.encode_json(p.ErrorMessage(error=p.ErrorBody(code=exc.code, message=exc.message))))
-        await ws.close(1008, exc.message)
+    credential = await authenticate(ws, auth)
+    if credential is None:
         return
     use_msgpack = ws.subprotocol == p.MSGPACK_SUBPROTOCOL
     peer = WsPeer(ws, use_msgpack)
@@ -87,6 +84,20 @@ async def serve_worker(ws: ServerConnection, router: Router, auth: Authenticator
             await router.detach(session)
 
 
+async def authenticate(ws: ServerConnection, auth: Authenticator) -> Credential | None:
+    """Check the upgrade's Bearer token; on failure send ``{"type":"error"}``, close, return None."""
+    try:
+        return auth.authenticate(ws.request.headers.get("Authorization") if ws.request else None)
+    except AuthFailure as exc:
+        log.info("refused connection from %s: %s", ws.remote_address, exc.message)
+        try:
+            await ws.send(p.encode_json(p.ErrorMessage(error=p.ErrorBody(code=exc.code, message=exc.message))))
+            await ws.close(1008, exc.message)
+        except ConnectionClosed:
+            pass
+        return None
+
+
 async def _read_loop(ws: ServerConnection, router: Router, session: Session, use_msgpack: bool) -> None:
     bad_frames = 0
     try:
@@ -99,7 +110,7 @@ async def _read_loop(ws: ServerConnection, router: Router, session: Session, use
                     log.warning("bad frame from worker %s (%d so far): %s", session.worker_id, bad_frames, exc)
                 await _answer_bad_frame(session, exc)
                 continue
-            if msg is not None:
+            if msg is not None and not session.closing:
                 await router.handle(session, msg)
     except ConnectionClosed:
         return

@@ -30,6 +30,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -203,12 +204,30 @@ class Router:
         for inv, pending in list(self.pending.items()):
             if pending.caller is session:
                 del self.pending[inv]
+                target = self.sessions.get(pending.target)
+                if target is not None:
+                    target.inflight_to.discard(inv)
         dropped = self.registry.drop_owner(session.worker_id)
         for trig in dropped.triggers:
             await self._unbind(trig)
         self._notify(WORKERS_EVENT, {"event": "worker_disconnected", "worker_id": session.worker_id})
         if dropped.functions:
             self._notify(FUNCTIONS_EVENT, {"event": "functions_changed"})
+
+    def _owned(self, session: Session) -> int:
+        """Live registrations a session holds (buffered ones included): what the cap limits."""
+        return session.registrations + len(session.buffered)
+
+    def drop(self, session: Session, code: int, reason: str) -> None:
+        """Close a connection without waiting for its close handshake.
+
+        The close runs in its own task: the caller may be that connection's read loop, and a
+        peer that stopped reading must not hold up anyone else's frames.
+        """
+        if session.closing:
+            return
+        session.closing = True
+        self.spawn(session.peer.close, code, reason)
 
     def _notify(self, event: str, payload: dict[str, Any]) -> None:
         for observer in self.observers:
@@ -224,10 +243,9 @@ class Router:
         elif kind is p.InvocationResult:
             await self._on_result(session, msg)  # type: ignore[arg-type]
         elif kind in _REGISTRATIONS:
-            session.registrations += 1
-            if session.registrations > self.max_registrations:
-                log.warning("worker %s exceeded %d registrations; closing", session.worker_id, self.max_registrations)
-                await session.peer.close(1008, "too many registrations")
+            if kind in _CLAIMS and self._owned(session) >= self.max_registrations:
+                log.warning("worker %s exceeded %d registrations; closing it", session.worker_id, self.max_registrations)
+                self.drop(session, 1008, "too many registrations")
                 return
             if session.state is SessionState.RESOLVING:
                 session.buffered.append(msg)
@@ -250,8 +268,11 @@ class Router:
             await self._register_function(s, msg)
         elif isinstance(msg, p.UnregisterFunction):
             if self.registry.remove_function(s.namespace or DEFAULT_NAMESPACE, msg.id, s.worker_id):
+                s.registrations -= 1
                 self._notify(FUNCTIONS_EVENT, {"event": "functions_changed"})
         elif isinstance(msg, p.RegisterTrigger):
+            if msg.id not in self.registry.triggers:
+                s.registrations += 1
             await self.add_trigger(
                 TriggerEntry(msg.id, msg.trigger_type, msg.function_id, msg.config, s.worker_id, msg.namespace or DEFAULT_NAMESPACE,
                              msg.trigger_namespace, msg.metadata, realm=s.credential.realm),
@@ -261,10 +282,15 @@ class Router:
             trig = self.registry.triggers.get(msg.id)
             if trig is not None and (trig.owner == s.worker_id or s.credential.at_least("system")):
                 await self.remove_trigger(msg.id)
+                owner = self.sessions.get(trig.owner) if trig.owner else None
+                if owner is not None:
+                    owner.registrations -= 1
         elif isinstance(msg, p.RegisterTriggerType):
             await self._register_type(s, msg)
         elif isinstance(msg, p.UnregisterTriggerType):
-            self.registry.remove_type(msg.namespace or s.namespace or DEFAULT_NAMESPACE, msg.id, s.worker_id)
+            if (msg.namespace or s.namespace or DEFAULT_NAMESPACE, msg.id) in self.registry.types:
+                self.registry.remove_type(msg.namespace or s.namespace or DEFAULT_NAMESPACE, msg.id, s.worker_id)
+                s.registrations -= 1
         elif isinstance(msg, p.RegisterService):
             self.services[msg.id] = {"id": msg.id, "name": msg.name, "description": msg.description, "worker_id": s.worker_id}
 
@@ -272,7 +298,7 @@ class Router:
         entry = FunctionEntry(msg.id, s.namespace or DEFAULT_NAMESPACE, s.worker_id, msg.description, msg.request_format,
                               msg.response_format, msg.metadata, realm=s.credential.realm)
         try:
-            self.registry.add_function(entry)
+            replaced = self.registry.add_function(entry)
         except RegistrationConflict as exc:
             log.info("refused %s from %s: %s", msg.id, s.worker_id, exc)
             await s.peer.send(p.RegistrationRejected(code=exc.code, namespace=entry.namespace, worker_name=s.name, function_id=msg.id, owner_worker_id=exc.owner_worker_id))
@@ -280,6 +306,8 @@ class Router:
         except InvalidNamespace as exc:
             await s.peer.send(p.RegistrationRejected(code=exc.code, namespace=entry.namespace, function_id=msg.id, owner_worker_id=""))
             return
+        if replaced is None or replaced.owner != s.worker_id:
+            s.registrations += 1
         self._notify(FUNCTIONS_EVENT, {"event": "functions_changed"})
 
     async def _register_type(self, s: Session, msg: p.RegisterTriggerType) -> None:
@@ -290,6 +318,7 @@ class Router:
         except (RegistrationConflict, InvalidNamespace) as exc:
             log.warning("refused trigger type %s from %s: %s", msg.id, s.worker_id, exc)
             return
+        s.registrations += 1
         for trig in waiting:
             await self._bind(trig)
 
@@ -481,7 +510,7 @@ class Router:
             namespace = check_namespace(info.get("namespace") if isinstance(info.get("namespace"), str) else None)
         except InvalidNamespace as exc:
             await s.peer.send(p.RegistrationRejected(code=exc.code, namespace=str(info.get("namespace")), owner_worker_id=""))
-            await s.peer.close(1008, "invalid namespace")
+            self.drop(s, 1008, "invalid namespace")
             return
         if s.state is SessionState.RESOLVING:
             s.namespace = namespace
@@ -490,7 +519,7 @@ class Router:
             self.registry.lease_name(s.namespace or namespace, name, s.worker_id)
         except RegistrationConflict as exc:
             await s.peer.send(p.RegistrationRejected(code=exc.code, namespace=s.namespace or namespace, worker_name=name, owner_worker_id=exc.owner_worker_id))
-            await s.peer.close(1008, "worker name conflict")
+            self.drop(s, 1008, "worker name conflict")
             return
         s.name = name
         s.info = {k: info.get(k) for k in ("runtime", "version", "os", "pid", "isolation", "description", "features", "telemetry")}
@@ -505,7 +534,7 @@ class Router:
             return
         log.info("worker %s reattached as %s", old.worker_id, s.worker_id)
         await self.detach(old)
-        await old.peer.close(1000, "reattached elsewhere")
+        self.drop(old, 1000, "reattached elsewhere")
 
     async def _send(self, s: Session, msg: BaseModel) -> bool:
         try:
@@ -533,25 +562,28 @@ class Router:
         sub = Call(function_id, inv, parent.caller_worker_id, parent.role, parent.realm, namespace or DEFAULT_NAMESPACE,
                    metadata, parent.traceparent, with_realm(parent.baggage, parent.realm))
         entry = self.resolve(sub)
-        with anyio.fail_after(timeout) if timeout is not None else _NoTimeout():
-            try:
+        try:
+            with anyio.fail_after(timeout) if timeout is not None else nullcontext():
                 if entry.handler is not None:
                     return await entry.handler(data, sub)
-                target = self.sessions[entry.owner]
-                future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-                self.pending[inv] = Pending(function_id, target.worker_id, None, future)
-                target.inflight_to.add(inv)
-                try:
-                    out = p.InvokeFunction.model_construct(invocation_id=inv, function_id=function_id, data=data, traceparent=sub.traceparent,
-                                                           baggage=sub.baggage, metadata=metadata, action=None, namespace=None)
-                    if not await self._send(target, out):
-                        raise InvocationStopped("Invocation stopped")
-                    return await future
-                finally:
-                    self.pending.pop(inv, None)
-                    target.inflight_to.discard(inv)
-            except TimeoutError as exc:
-                raise InvocationTimeout(f"{function_id} timed out after {timeout}s") from exc
+                return await self._call_remote(entry, data, sub, inv, metadata)
+        except TimeoutError as exc:
+            raise InvocationTimeout(f"{function_id} timed out after {timeout}s") from exc
+
+    async def _call_remote(self, entry: FunctionEntry, data: Any, sub: Call, inv: str, metadata: dict[str, Any] | None) -> Any:
+        target = self.sessions[entry.owner]
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pending[inv] = Pending(sub.function_id, target.worker_id, None, future)
+        target.inflight_to.add(inv)
+        try:
+            out = p.InvokeFunction.model_construct(invocation_id=inv, function_id=sub.function_id, data=data, traceparent=sub.traceparent,
+                                                   baggage=sub.baggage, metadata=metadata, action=None, namespace=None)
+            if not await self._send(target, out):
+                raise InvocationStopped("Invocation stopped")
+            return await future
+        finally:
+            self.pending.pop(inv, None)
+            target.inflight_to.discard(inv)
 
     async def invoke_void(self, function_id: str, data: Any = None, *, call: Call | None = None, namespace: str | None = None,
                           metadata: dict[str, Any] | None = None) -> None:
@@ -590,13 +622,6 @@ class Router:
         return receipt
 
 
-class _NoTimeout:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-
+_CLAIMS = frozenset({p.RegisterFunction, p.RegisterTrigger, p.RegisterTriggerType})
 _REGISTRATIONS = frozenset({p.RegisterFunction, p.UnregisterFunction, p.RegisterTrigger, p.UnregisterTrigger,
                             p.RegisterTriggerType, p.UnregisterTriggerType, p.RegisterService})

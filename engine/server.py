@@ -20,7 +20,7 @@ from websockets.http11 import Request, Response
 
 from . import protocol as p
 from .auth import Authenticator
-from .connection import serve_worker
+from .connection import authenticate, serve_worker
 from .router import Router
 
 __all__ = ["BusServer", "ChannelRoutes"]
@@ -73,6 +73,8 @@ class BusServer:
             open_timeout=self.handshake_timeout_s,
             ping_interval=20,
             ping_timeout=20,
+            # A peer that stops answering must not hold a close (or shutdown) for long.
+            close_timeout=2,
         )
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
@@ -95,7 +97,8 @@ class BusServer:
     async def _handle(self, ws: ServerConnection) -> None:
         path = urlsplit(ws.request.path).path if ws.request else "/"
         if path == "/otel":
-            await _drain(ws)
+            if await authenticate(ws, self.auth) is not None:
+                await _drain(ws)
         elif path.startswith("/ws/channels/") and self.channels is not None:
             await self.channels.serve(ws)
         else:

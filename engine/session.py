@@ -61,6 +61,9 @@ class Session:
     connected_at: float = field(default_factory=time.time)
     buffered: list[BaseModel] = field(default_factory=list)
     registrations: int = 0
+    """Functions, triggers and trigger types this session holds now (the flood cap counts these)."""
+    closing: bool = False
+    """A close was requested: later frames are read (so the close handshake completes) but ignored."""
     inflight_to: set[str] = field(default_factory=set)
     """Invocation ids whose target is this worker (answered invocation_stopped if it leaves)."""
     invocations: int = 0
