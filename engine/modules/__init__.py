@@ -1,26 +1,60 @@
-"""Built-in modules (state, queue, pubsub, cron, http, stream, channels), started from config.
+"""Built-in modules (state, pubsub, cron, queue, http, stream), started from config.
 
-Each module is an async context manager built from the node and its own config entry. They are
-entered in dependency order (adapters first, then the modules that fire triggers) and left in
-reverse.
+Each module is a class ``Module(node, config)`` used as an async context manager: entering it
+opens its adapters, registers its functions and trigger types on ``node.router`` (the same
+registry remote workers use) and starts its listeners; leaving it undoes that. ``config`` is the
+module's typed config (see :mod:`engine.config`). Modules are entered in :data:`ORDER` (storage
+first, then what fires triggers, then the listeners) and left in reverse, and are reachable as
+``node.modules[<short name>]``; a module that listens sets ``node.ports[<short name>]``.
+
+Data channels are not optional (streamed results need them): the node always starts them.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..node import Node
 
-__all__ = ["start_modules"]
+__all__ = ["start_modules", "MODULES", "ORDER"]
 
 log = logging.getLogger(__name__)
 
+MODULES: dict[str, tuple[str, str, str]] = {
+    # iii name: (short name, "module:Class", typed-config getter on NodeConfig)
+    "iii-state": ("state", "engine.modules.state:StateModule", "state"),
+    "iii-pubsub": ("pubsub", "engine.modules.pubsub:PubSubModule", "pubsub"),
+    "iii-queue": ("queue", "engine.modules.queue:QueueModule", "queue"),
+    "iii-cron": ("cron", "engine.modules.cron:CronModule", "cron"),
+    "iii-http": ("http", "engine.modules.http:HttpModule", "http"),
+    "iii-stream": ("stream", "engine.modules.stream:StreamModule", "stream"),
+}
+ORDER = ["iii-state", "iii-pubsub", "iii-queue", "iii-cron", "iii-http", "iii-stream"]
+_ALWAYS_ON = {"iii-worker-manager"}
+
+
+def _load(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
 
 async def start_modules(node: Node, stack: AsyncExitStack) -> None:
-    """Start every configured module the engine implements; log the ones it does not."""
-    for entry in node.config.modules:
-        if entry.name != "iii-worker-manager":
-            log.info("module %s is configured but not implemented in this build; skipped", entry.name)
+    """Start the data channels and every configured module the engine implements."""
+    from ..channels import ChannelHub
+
+    node.modules["channels"] = await stack.enter_async_context(ChannelHub(node))
+    configured = {entry.name for entry in node.config.modules}
+    for name in sorted(configured - set(MODULES) - _ALWAYS_ON):
+        log.warning("module %s is configured but not implemented by this engine; skipped", name)
+    for name in ORDER:
+        if name not in configured:
+            continue
+        short, target, getter = MODULES[name]
+        config = getattr(node.config, getter)()
+        module = _load(target)(node, config)
+        node.modules[short] = await stack.enter_async_context(module)
+        log.info("module %s started", name)
