@@ -27,7 +27,7 @@ import uuid
 from typing import Annotated, Any, Literal, TypeAlias, Union
 
 import msgpack
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 __all__ = [
     "MSGPACK_SUBPROTOCOL",
@@ -80,13 +80,13 @@ class FrameError(ValueError):
         self.invocation_id = invocation_id
 
 
-def _canonical_uuid(value: str) -> str:
-    # The Rust engine types invocation ids as Uuid: a non-UUID id makes the frame invalid.
-    return str(uuid.UUID(value))
+UUIDStr = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+"""A UUID in its hyphenated text form, kept as the string the peer sent.
 
-
-UUIDStr = Annotated[str, AfterValidator(_canonical_uuid)]
-"""A UUID kept as its canonical string, so frames re-encode without conversion."""
+The Rust engine types invocation ids as ``Uuid``, so a non-UUID id makes the frame invalid. The
+check runs in pydantic-core's regex engine (~0.1 µs) instead of ``uuid.UUID()`` (~2 µs), and the
+string goes back on the wire exactly as it came, so the caller matches its own id.
+"""
 
 
 class _Model(BaseModel):
@@ -281,9 +281,10 @@ def _invocation_id_of(obj: Any) -> str | None:
         value = obj.get("invocation_id")
         if isinstance(value, str):
             try:
-                return str(uuid.UUID(value))
+                uuid.UUID(value)
             except ValueError:
                 return None
+            return value
     return None
 
 
@@ -345,10 +346,41 @@ def to_wire(message: BaseModel) -> dict[str, Any]:
     Payloads (``data``, ``result``) are passed through as they are, bytes included: msgpack
     carries bytes natively, and the JSON codec writes them as base64 strings.
     """
+    fast = _FAST_WIRE.get(type(message))
+    if fast is not None:
+        return fast(message)
     out = message.model_dump(exclude_none=True)
     for name in _ALWAYS.get(out["type"], ()):
         out.setdefault(name, None)
     return out
+
+
+def _invoke_wire(m: Any) -> dict[str, Any]:
+    # The hot path: built by hand, ~5x faster than model_dump (bench/invoke.py).
+    out = {"type": "invokefunction", "invocation_id": m.invocation_id, "function_id": m.function_id, "data": m.data}
+    if m.action is not None:
+        out["action"] = m.action.model_dump()
+    for name in ("traceparent", "baggage", "metadata", "namespace"):
+        value = getattr(m, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _result_wire(m: Any) -> dict[str, Any]:
+    out = {"type": "invocationresult", "invocation_id": m.invocation_id, "function_id": m.function_id}
+    if m.result is not None:
+        out["result"] = m.result
+    if m.error is not None:
+        out["error"] = m.error.model_dump(exclude_none=True)
+    for name in ("traceparent", "baggage"):
+        value = getattr(m, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+_FAST_WIRE = {InvokeFunction: _invoke_wire, InvocationResult: _result_wire}
 
 
 def encode_json(message: BaseModel) -> str:

@@ -92,9 +92,21 @@ def test_missing_data_is_null() -> None:
     assert isinstance(msg, p.InvokeFunction) and msg.data is None and msg.invocation_id == inv
 
 
-def test_invocation_ids_are_canonical_uuids() -> None:
+def test_invocation_ids_go_back_exactly_as_sent() -> None:
     msg = p.decode_json('{"type":"invocationresult","invocation_id":"AEC8B139-0000-0000-0000-00000000000A","function_id":"f"}')
-    assert msg.invocation_id == "aec8b139-0000-0000-0000-00000000000a"  # type: ignore[union-attr]
+    assert msg.invocation_id == "AEC8B139-0000-0000-0000-00000000000A"  # type: ignore[union-attr]
+
+
+def test_hand_built_wire_dicts_match_model_dump() -> None:
+    inv = str(uuid.uuid4())
+    for msg in (p.InvokeFunction(invocation_id=inv, function_id="f", data={"a": 1}, action=p.EnqueueAction(queue="q"), baggage="b"),
+                p.InvokeFunction(function_id="f"),
+                p.InvocationResult(invocation_id=inv, function_id="f", result=[1]),
+                p.InvocationResult(invocation_id=inv, function_id="f", error=p.ErrorBody(code="c", message="m"))):
+        generic = msg.model_dump(exclude_none=True)
+        generic.setdefault("data", None) if generic["type"] == "invokefunction" else None
+        generic.setdefault("invocation_id", None)
+        assert p.to_wire(msg) == generic
 
 
 def test_bad_invocation_id_names_the_field() -> None:
