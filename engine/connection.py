@@ -17,7 +17,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from . import protocol as p
-from .auth import AuthFailure, Authenticator
+from .auth import Authenticator, AuthFailure
 from .router import Router
 from .session import Session
 from .types import Credential

@@ -24,7 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from typing import Annotated, Any, Literal, TypeAlias, Union
+from typing import Annotated, Any, Literal, TypeAlias
 
 import msgpack
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -111,7 +111,7 @@ class EnqueueAction(_Model):
     queue: str
 
 
-Action: TypeAlias = Annotated[Union[VoidAction, EnqueueAction], Field(discriminator="type")]
+Action: TypeAlias = Annotated[VoidAction | EnqueueAction, Field(discriminator="type")]
 
 
 class HttpInvocation(_Model):
@@ -249,24 +249,7 @@ class ErrorMessage(_Model):
 
 
 Message: TypeAlias = Annotated[
-    Union[
-        RegisterFunction,
-        UnregisterFunction,
-        RegisterTrigger,
-        UnregisterTrigger,
-        TriggerRegistrationResult,
-        RegisterTriggerType,
-        UnregisterTriggerType,
-        RegisterService,
-        InvokeFunction,
-        InvocationResult,
-        WorkerRegistered,
-        Reattach,
-        RegistrationRejected,
-        Ping,
-        Pong,
-        ErrorMessage,
-    ],
+    RegisterFunction | UnregisterFunction | RegisterTrigger | UnregisterTrigger | TriggerRegistrationResult | RegisterTriggerType | UnregisterTriggerType | RegisterService | InvokeFunction | InvocationResult | WorkerRegistered | Reattach | RegistrationRejected | Ping | Pong | ErrorMessage,
     Field(discriminator="type"),
 ]
 
@@ -398,4 +381,5 @@ def _json_default(value: Any) -> Any:
 
 def encode_msgpack(message: BaseModel) -> bytes:
     """Encode a message as a msgpack binary frame."""
-    return msgpack.packb(to_wire(message), use_bin_type=True)
+    packed: bytes = msgpack.packb(to_wire(message), use_bin_type=True)
+    return packed

@@ -27,9 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import traceback
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -49,7 +48,16 @@ from .errors import (
     RegistrationConflict,
     WireError,
 )
-from .registry import DEFAULT_NAMESPACE, ENGINE, FunctionEntry, Registry, TriggerEntry, TriggerState, TriggerTypeEntry, check_namespace
+from .registry import (
+    DEFAULT_NAMESPACE,
+    ENGINE,
+    FunctionEntry,
+    Registry,
+    TriggerEntry,
+    TriggerState,
+    TriggerTypeEntry,
+    check_namespace,
+)
 from .session import Session, SessionState
 from .types import REALM_BAGGAGE_KEY, Call, LocalHandler
 
@@ -138,7 +146,7 @@ class Router:
         self._tg.cancel_scope.cancel()
         return await self._tg.__aexit__(*exc)
 
-    def spawn(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    def spawn(self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         """Run ``func(*args)`` in the router's task group."""
         assert self._tg is not None, "Router used outside 'async with'"
         self._tg.start_soon(func, *args)
@@ -422,7 +430,7 @@ class Router:
         call = self.call_for(s, msg)
         action = msg.action
         if action is not None and action.type == "enqueue":
-            self.spawn(self._enqueue_for, s, call, action.queue, msg.data)  # type: ignore[union-attr]
+            self.spawn(self._enqueue_for, s, call, action.queue, msg.data)
             return
         inv = msg.invocation_id if action is None else None
         try:

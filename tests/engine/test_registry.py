@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import InvalidNamespace, RegistrationConflict
-from engine.registry import ENGINE, FunctionEntry, Registry, TriggerEntry, TriggerState, TriggerTypeEntry, check_namespace
+from engine.registry import (
+    ENGINE,
+    FunctionEntry,
+    Registry,
+    TriggerEntry,
+    TriggerState,
+    TriggerTypeEntry,
+    check_namespace,
+)
 
 
 def make(live: set[str]) -> Registry:

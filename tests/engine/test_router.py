@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-from anyio import wait_all_tasks_blocked
 import pytest
+from anyio import wait_all_tasks_blocked
 from pydantic import BaseModel
 
 from engine import protocol as p
