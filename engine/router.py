@@ -28,9 +28,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import nullcontext
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import anyio
@@ -38,6 +37,8 @@ from anyio.abc import TaskGroup
 from pydantic import BaseModel
 
 from . import protocol as p
+from .bindings import Bindings
+from .calls import EnqueueHook, EnqueueRequest, Pending, error_body, realm_from_baggage, with_realm
 from .errors import (
     EnqueueError,
     Forbidden,
@@ -54,12 +55,11 @@ from .registry import (
     FunctionEntry,
     Registry,
     TriggerEntry,
-    TriggerState,
     TriggerTypeEntry,
     check_namespace,
 )
 from .session import Session, SessionState
-from .types import REALM_BAGGAGE_KEY, Call, LocalHandler
+from .types import Call, LocalHandler
 
 __all__ = ["Router", "EnqueueRequest", "RouterStatistics"]
 
@@ -69,57 +69,11 @@ WORKERS_EVENT = "engine::workers-available"
 FUNCTIONS_EVENT = "engine::functions-available"
 
 
-@dataclass(slots=True)
-class Pending:
-    function_id: str
-    target: str
-    caller: Session | None
-    future: asyncio.Future[Any] | None
-
-
-@dataclass(frozen=True, slots=True)
-class EnqueueRequest:
-    queue: str
-    function_id: str
-    data: Any
-    call: Call
-    receipt_id: str
-
-
-EnqueueHook = Callable[[EnqueueRequest], Awaitable[None]]
-
-
 class RouterStatistics(NamedTuple):
     workers: int
     functions: int
     triggers: int
     pending_calls: int
-
-
-def realm_from_baggage(baggage: str | None) -> str | None:
-    """The ``agentos-realm`` entry of a W3C baggage string, or None."""
-    if not baggage or REALM_BAGGAGE_KEY not in baggage:
-        return None
-    for item in baggage.split(","):
-        key, _, value = item.partition("=")
-        if key.strip() == REALM_BAGGAGE_KEY:
-            return value.split(";", 1)[0].strip() or None
-    return None
-
-
-def with_realm(baggage: str | None, realm: str | None) -> str | None:
-    """Baggage with its realm entry replaced by ``realm`` (removed when None)."""
-    if baggage and REALM_BAGGAGE_KEY in baggage:
-        kept = [i for i in baggage.split(",") if i.partition("=")[0].strip() != REALM_BAGGAGE_KEY]
-        baggage = ",".join(kept) or None
-    if realm is None:
-        return baggage
-    entry = f"{REALM_BAGGAGE_KEY}={realm}"
-    return f"{baggage},{entry}" if baggage else entry
-
-
-def error_body(exc: WireError) -> p.ErrorBody:
-    return p.ErrorBody.model_construct(code=exc.code, message=exc.message, stacktrace=exc.stacktrace)
 
 
 class Router:
@@ -135,6 +89,7 @@ class Router:
         self.observers: list[Callable[[str, dict[str, Any]], None]] = []
         self.started_at = time.time()
         self._tg: TaskGroup | None = None
+        self.bindings = Bindings(self)
 
     async def __aenter__(self) -> Router:
         self._tg = anyio.create_task_group()
@@ -178,7 +133,7 @@ class Router:
     async def register_local_type(self, type_id: str, provider: Any, description: str = "") -> None:
         """Register a built-in trigger type and bind the triggers that waited for it."""
         for trig in self.registry.add_type(TriggerTypeEntry(type_id, DEFAULT_NAMESPACE, ENGINE, description, provider=provider)):
-            await self._bind(trig)
+            await self.bindings.bind(trig)
 
     # -- connection lifecycle --------------------------------------------------------------
 
@@ -217,7 +172,7 @@ class Router:
                     target.inflight_to.discard(inv)
         dropped = self.registry.drop_owner(session.worker_id)
         for trig in dropped.triggers:
-            await self._unbind(trig)
+            await self.bindings.unbind(trig)
         self._notify(WORKERS_EVENT, {"event": "worker_disconnected", "worker_id": session.worker_id})
         if dropped.functions:
             self._notify(FUNCTIONS_EVENT, {"event": "functions_changed"})
@@ -260,7 +215,7 @@ class Router:
             else:
                 await self._apply(session, msg)
         elif kind is p.TriggerRegistrationResult:
-            await self._on_trigger_ack(session, msg)  # type: ignore[arg-type]
+            await self.bindings.on_ack(session, msg)  # type: ignore[arg-type]
         elif kind is p.Reattach:
             await self._on_reattach(session, msg)  # type: ignore[arg-type]
         elif kind is p.Ping:
@@ -328,76 +283,17 @@ class Router:
             return
         s.registrations += 1
         for trig in waiting:
-            await self._bind(trig)
+            await self.bindings.bind(trig)
 
-    # -- triggers --------------------------------------------------------------------------
+    # -- triggers (see engine/bindings.py) ---------------------------------------------------
 
     async def add_trigger(self, trig: TriggerEntry, owner_namespace: str | None = None) -> None:
         """Store a binding and bind it to its type's provider now, or park it until one appears."""
-        previous = self.registry.add_trigger(trig)
-        if previous is not None:
-            await self._unbind(previous)
-        await self._bind(trig, owner_namespace)
+        await self.bindings.add(trig, owner_namespace)
 
     async def remove_trigger(self, trigger_id: str) -> bool:
-        trig = self.registry.remove_trigger(trigger_id)
-        if trig is None:
-            return False
-        await self._unbind(trig)
-        return True
-
-    async def _bind(self, trig: TriggerEntry, owner_namespace: str | None = None) -> None:
-        if owner_namespace is None and trig.owner is not None and trig.owner in self.sessions:
-            owner_namespace = self.sessions[trig.owner].namespace
-        ttype = self.registry.find_type(trig, owner_namespace)
-        if ttype is None:
-            trig.state = TriggerState.PARKED
-            return
-        trig.provider, trig.type_namespace = ttype.owner, ttype.namespace
-        if ttype.provider is not None:
-            try:
-                await ttype.provider.register_trigger(trig)
-            except Exception as exc:  # a refusal: bad config, invalid cron, …
-                trig.state, trig.provider, trig.type_namespace = TriggerState.PARKED, None, None
-                self.registry.remove_trigger(trig.id)
-                message = exc.message if isinstance(exc, WireError) else str(exc)
-                log.info("trigger %s (%s) refused: %s", trig.id, trig.trigger_type, message)
-                await self._tell_owner(trig, p.ErrorBody(code="trigger_registration_failed", message=message))
-                return
-            trig.state = TriggerState.ACTIVE
-            return
-        trig.state = TriggerState.PENDING
-        provider = self.sessions[ttype.owner]
-        await self._send(provider, p.RegisterTrigger(id=trig.id, trigger_type=trig.trigger_type, function_id=trig.function_id, config=trig.config,
-                                                     metadata=trig.metadata, namespace=trig.namespace, trigger_namespace=trig.trigger_namespace))
-
-    async def _unbind(self, trig: TriggerEntry) -> None:
-        if trig.state is TriggerState.PARKED or trig.provider is None:
-            return
-        ttype = self.registry.types.get((trig.type_namespace or DEFAULT_NAMESPACE, trig.trigger_type))
-        trig.state, provider_id, trig.provider = TriggerState.PARKED, trig.provider, None
-        if ttype is not None and ttype.provider is not None:
-            try:
-                await ttype.provider.unregister_trigger(trig)
-            except Exception:
-                log.exception("provider of %s failed to unregister trigger %s", trig.trigger_type, trig.id)
-        elif provider_id in self.sessions:
-            await self._send(self.sessions[provider_id], p.UnregisterTrigger(id=trig.id, trigger_type=trig.trigger_type))
-
-    async def _on_trigger_ack(self, s: Session, msg: p.TriggerRegistrationResult) -> None:
-        trig = self.registry.triggers.get(msg.id)
-        if trig is None or trig.provider != s.worker_id:
-            return
-        if msg.error is None:
-            trig.state = TriggerState.ACTIVE
-            return
-        trig.state, trig.provider, trig.type_namespace = TriggerState.PARKED, None, None
-        await self._tell_owner(trig, msg.error)
-
-    async def _tell_owner(self, trig: TriggerEntry, error: p.ErrorBody) -> None:
-        owner = self.sessions.get(trig.owner) if trig.owner else None
-        if owner is not None:
-            await self._send(owner, p.TriggerRegistrationResult(id=trig.id, trigger_type=trig.trigger_type, function_id=trig.function_id, error=error))
+        """Remove a binding and tell its provider; False if there was none."""
+        return await self.bindings.remove(trigger_id)
 
     # -- invocations -----------------------------------------------------------------------
 
