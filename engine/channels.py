@@ -88,6 +88,7 @@ class ChannelHub:
         self.channels: dict[str, Channel] = {}
         self.default_buffer, self.max_buffer, self.idle_ttl_s = default_buffer, max_buffer, idle_ttl_s
         self._created = 0
+        self._next_sweep = 0.0
 
     async def __aenter__(self) -> ChannelHub:
         self.node.router.register_local("engine::channels::create", self._create_fn,
@@ -121,7 +122,13 @@ class ChannelHub:
         return {"writer": channel.ref("write"), "reader": channel.ref("read")}
 
     def _expire(self) -> None:
-        cutoff = time.monotonic() - self.idle_ttl_s
+        # Sweep at most once a second: create() runs per HTTP request, and a scan of every open
+        # channel each time would cost O(open channels) per request.
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + 1.0
+        cutoff = now - self.idle_ttl_s
         for cid in [c.id for c in self.channels.values() if not c.attached and c.created < cutoff]:
             self.channels.pop(cid)
 
@@ -167,7 +174,10 @@ class ChannelHub:
         except ConnectionClosed:
             pass
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            await ws.close(1000, "reader gone")
+            # The reader left. A close handshake would wait behind frames the writer keeps
+            # sending (we stopped reading them), so drop the connection instead.
+            log.debug("channel %s: reader gone, dropping the writer", channel.id)
+            ws.transport.abort()
         finally:
             await channel.close()
 

@@ -17,6 +17,14 @@ The test harness lives in :mod:`workers.sdk.testing` (``FunctionEnvironment``).
 """
 
 from .backoff import Backoff
+from .channels import (
+    ChannelError,
+    ChannelReader,
+    ChannelWriter,
+    channel_from_ref,
+    http_response,
+    open_channel,
+)
 from .connection import Connection, ConnectionStatistics, connect
 from .context import Call, Context, current_context
 from .errors import (
@@ -58,6 +66,13 @@ __all__ = [
     "Binding",
     "run",
     "serve",
+    # data channels
+    "open_channel",
+    "channel_from_ref",
+    "ChannelReader",
+    "ChannelWriter",
+    "ChannelError",
+    "http_response",
     # inside a handler
     "Context",
     "current_context",
