@@ -232,6 +232,10 @@ class QueueSettings(_Section):
 class QueueModuleConfig(_Section):
     adapter: AdapterConfig = Field(default_factory=_sqlite)
     queue_configs: dict[str, QueueSettings] = Field(default_factory=dict)
+    max_job_bytes: Annotated[int, Field(ge=1)] = 1 * MiB
+    """Largest serialized job payload accepted by enqueue."""
+    inject_queue_info: bool = True
+    """Add ``_queue: {message_id, attempt, queue, idempotency_key}`` to object payloads."""
 
     def settings_for(self, queue: str) -> QueueSettings:
         """Return the settings of ``queue``, else of the queue named ``default``, else defaults."""
