@@ -91,6 +91,13 @@ async def _serve(config: NodeConfig) -> None:
 
     if config.is_open:
         log.warning(OPEN_WARNING)
+        from .auth import is_loopback
+
+        for entry in config.modules:
+            host = entry.config.get("host") if isinstance(entry.config, dict) else None
+            if isinstance(host, str) and not is_loopback(host):
+                log.warning("module %s listens on %s with no tokens: requests from other machines "
+                            "are served as anonymous clients; set engine.auth.tokens", entry.name, host)
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with Node(config) as node:
             typer.echo(readiness_line(config, node.ports))

@@ -34,9 +34,9 @@ from urllib.parse import unquote
 import anyio
 from anyio import CancelScope
 
-from ..auth import AuthFailure
+from ..auth import AuthFailure, is_loopback
 from ..config import HttpModuleConfig
-from ..types import Call
+from ..types import Call, Credential
 from .http_exchange import Exchange
 from .http_routes import RouteTable, split_path
 from .http_wire import Cors, Header, envelope, request_id_of
@@ -211,6 +211,10 @@ class HttpApp:
             credential = self.auth.authenticate(headers.get("authorization"))
         except AuthFailure as exc:
             raise Refusal(401, exc.code, exc.message, headers=[(b"www-authenticate", b"Bearer")]) from None
+        if credential.name == "open" and not is_loopback((scope.get("client") or ("",))[0]):
+            # Open mode trusts this machine only: a request from elsewhere (an HTTP module bound
+            # to 0.0.0.0, as the seed's config does) is an anonymous client, never system.
+            credential = Credential("client", None, "anonymous")
         segments = _segments(scope)
         found = self.routes.match(method, segments)
         if found is None:

@@ -478,3 +478,15 @@ async def test_port_in_use_names_the_address() -> None:
         with pytest.raises(OSError, match=rf"\('127.0.0.1', {taken}\)"):
             async with Node(config):
                 pass
+
+
+async def test_open_mode_serves_other_machines_as_anonymous_clients() -> None:
+    # engine::register_trigger needs the worker role: a loopback request in open mode has it
+    # (system), a request from another machine must not.
+    async with serving(routes=[("engine::register_trigger", "POST", "/bind")]) as rig:
+        app = rig.node.modules["http"].app
+        for client, refused in ((("127.0.0.1", 5000), False), (("10.9.8.7", 5000), True)):
+            transport = httpx.ASGITransport(app=app, client=client)
+            async with httpx.AsyncClient(transport=transport, base_url="http://agentos") as remote:
+                answer = await remote.post("/bind", json={})
+            assert (answer.status_code == 403) is refused, (client, answer.text)
