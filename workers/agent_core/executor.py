@@ -131,6 +131,9 @@ class ToolExecutor:
         self.tool_timeout = tool_timeout
         self.max_chars = max_chars
         self.clock = clock
+        depth = (ctx.metadata or {}).get("agent_depth", 0)
+        self.depth = depth if isinstance(depth, int) and not isinstance(depth, bool) and depth >= 0 else 0
+        """How deep this run is in agent-to-agent calls (0: started by a user)."""
 
     def _plan(self, index: int, call: ToolCallOut) -> tuple[_Planned, Verdict]:
         call_id = call.id or f"call_{index}"
@@ -185,8 +188,11 @@ class ToolExecutor:
                 self._fail(record, "forbidden", denied)
                 return
             try:
+                # Who is calling travels in metadata, never in the arguments: the model writes
+                # those and can be steered by what it read (workers/tools/identity.py).
                 value = await self.ctx.trigger(
-                    record.function_id, record.arguments, timeout=self.tool_timeout
+                    record.function_id, record.arguments, timeout=self.tool_timeout,
+                    metadata={"agent_id": self.agent.agent_id, "agent_depth": self.depth},
                 )
             except InvocationError as exc:
                 self._fail(record, exc.code, exc.message)

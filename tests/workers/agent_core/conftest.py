@@ -89,6 +89,8 @@ class ToolBox:
     """The tools worker of the tests: what ran, with which arguments, and a gate for the slow one."""
 
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    metadata: list[dict[str, Any]] = field(default_factory=list)
+    """The metadata sidecar each tools::echo_x call carried (who is calling)."""
     slow_started: anyio.Event = field(default_factory=anyio.Event)
     met: anyio.Event = field(default_factory=anyio.Event)
 
@@ -117,8 +119,9 @@ class ToolBox:
             raise RuntimeError("the tool blew up")
 
         @function("tools::echo_x")  # no description, no schema
-        async def echo(data: Any) -> Any:
+        async def echo(data: Any, ctx: Context) -> Any:
             self.calls.append(("tools::echo_x", data))
+            self.metadata.append(dict(ctx.metadata))
             return data
 
         @function("tools::meet", description="Returns once two calls are in flight at once")
