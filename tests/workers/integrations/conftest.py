@@ -1,0 +1,132 @@
+"""Fixtures of the integrations tests: a real engine, llm-router, agent-core and MCP servers.
+
+The MCP server under test is a tiny stdio server written here with the ``mcp`` SDK's
+``MCPServer`` (FastMCP); the agent side is the same stack as agent-core's tests, with the model
+played by :class:`tests.fakes.FakeUpstream`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import anyio  # noqa: E402
+import pytest  # noqa: E402
+
+from engine.config import NodeConfig  # noqa: E402
+from engine.node import Node  # noqa: E402
+from tests.fakes import FakeUpstream  # noqa: E402
+from workers.agent_core import AgentCore, AgentCoreConfig, TemplateLibrary  # noqa: E402
+from workers.integrations import IntegrationConfig, Integrations  # noqa: E402
+from workers.llm_router import LlmConfig, LlmRouter  # noqa: E402
+from workers.sdk import Backoff, Connection, Worker, connect  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[3]
+FAST = Backoff(initial=0.01, maximum=0.05, jitter=0)
+"""Restart at once: tests wait on the link's status, never on the delay."""
+
+SERVER = '''
+import os
+from mcp.server.mcpserver import MCPServer
+
+app = MCPServer("geo")
+
+@app.tool()
+def capital(country: str) -> str:
+    """The capital city of a country."""
+    return {"France": "Paris-from-MCP", "Peru": "Lima-from-MCP"}.get(country, "unknown")
+
+@app.tool()
+def pid() -> int:
+    """This server's process id."""
+    return os.getpid()
+
+@app.tool()
+def hidden() -> str:
+    """Not in the allowlist."""
+    return "secret"
+
+if __name__ == "__main__":
+    app.run()
+'''
+
+
+@pytest.fixture(autouse=True)
+def _litellm_readonly_typeddicts() -> None:
+    # Copied from tests/workers/llm_router/conftest.py: litellm builds pydantic schemas for its
+    # TypedDicts on the first call and pydantic warns it cannot enforce `ReadOnly` items; under
+    # filterwarnings=error that would fail the router's call. Not ours, harmless.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"Items? .* on TypedDict class .* (is|are) using the `ReadOnly` qualifier",
+        category=UserWarning,
+        module=r"pydantic\._internal\._generate_schema",
+    )
+    warnings.filterwarnings(
+        "ignore",
+        message=r"Accessing the 'model_(computed_)?fields' attribute on the instance is deprecated",
+        category=DeprecationWarning,
+    )
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # litellm runs on asyncio only
+
+
+@pytest.fixture
+def server_script(tmp_path: Path) -> Path:
+    path = tmp_path / "geo_server.py"
+    path.write_text(SERVER)
+    return path
+
+
+def geo_config(script: Path, **extra: Any) -> IntegrationConfig:
+    return IntegrationConfig.model_validate({
+        "id": "geo", "name": "Geo", "transport": "stdio", "command": sys.executable,
+        "args": [str(script)], "tools": ["capital", "pid"], "call_timeout_s": 20, **extra})
+
+
+@dataclass
+class Stack:
+    node: Node
+    client: Connection
+    fake: FakeUpstream
+    integrations: Integrations
+
+
+@asynccontextmanager
+async def running(configs: list[IntegrationConfig]) -> AsyncIterator[Stack]:
+    """Engine + llm-router (fake upstream) + agent-core + integrations, and a client."""
+    config = NodeConfig.model_validate({"engine": {"port": 0}, "workers": [
+        {"name": "iii-state", "config": {"adapter": {"name": "memory"}}},
+        {"name": "iii-pubsub", "config": {}}]})
+    service = Integrations(configs, backoff=FAST)
+    async with FakeUpstream() as fake:
+        router = LlmRouter(LlmConfig.model_validate({
+            "aliases": {"default": [{"model": "openai/gpt-4o-mini", "api_base": fake.base_url,
+                                     "api_key": "sk-test", "max_retries": 0}]},
+            "ollama": {"autodetect": False}, "defaults": {"timeout_s": 10}}))
+        core = AgentCore(AgentCoreConfig(agents_dir=None, tool_timeout_s=20.0),
+                         templates=TemplateLibrary())
+        async with Node(config) as node, \
+                connect(node.url, workers=[router.worker()]), \
+                connect(node.url, workers=[core.worker()]), \
+                connect(node.url, workers=[service.worker()]) as conn, \
+                connect(node.url, workers=[], name="client") as client, \
+                anyio.create_task_group() as tg:
+            await tg.start(service.run, conn)
+            yield Stack(node, client, fake, service)
+            tg.cancel_scope.cancel()
+
+
+def worker(*functions: Any) -> Worker:
+    return Worker("demo", functions=list(functions))
