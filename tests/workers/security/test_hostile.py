@@ -1,0 +1,64 @@
+"""Hostile input to every function: wrong types, nesting bombs, oversized values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from workers.sdk import InvocationError
+from workers.security import SecurityService
+from workers.security.audit import AuditLog
+from workers.security.errors import InvalidArguments
+
+from .conftest import Stack
+
+FUNCTIONS = [f.id for f in SecurityService().definitions()]
+NO_REQUIRED_FIELDS = {"security::verify_audit", "security::audit_list", "vault::list",
+                      "vault::rotate", "approval::list", "approval::get_policy"}
+
+
+@pytest.mark.parametrize("payload", [42, "text", [1, 2], True, 1.5])
+async def test_every_function_refuses_non_objects(stack: Stack, payload: Any) -> None:
+    for function_id in FUNCTIONS:
+        try:
+            await stack.call(function_id, payload)
+        except InvocationError as exc:
+            assert exc.code == "invalid_arguments", (function_id, exc)
+        else:
+            assert function_id == "vault::list", function_id  # takes no arguments at all
+
+
+async def test_every_function_answers_an_empty_payload(stack: Stack) -> None:
+    for function_id in FUNCTIONS:
+        if function_id in NO_REQUIRED_FIELDS:
+            await stack.call(function_id, {})
+        else:
+            assert await stack.code_of(function_id, {}) == "invalid_arguments", function_id
+
+
+def nested(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+async def test_deep_nesting_over_the_wire_is_served(stack: Stack) -> None:
+    # msgpack stops deeper payloads at the sender (or at the engine, for JSON clients)
+    entry = await stack.call("security::audit", {"type": "t", "detail": nested(400)})
+    assert entry["seq"] == 1
+    assert (await stack.call("security::verify_audit"))["valid"] is True
+
+
+def test_nesting_bombs_are_refused_without_recursion_errors() -> None:
+    with pytest.raises(InvalidArguments):
+        AuditLog()._plain(nested(100_000))
+
+
+async def test_oversized_values_are_refused_cleanly(stack: Stack) -> None:
+    big = "x" * 2_000_000
+    assert await stack.code_of("approval::request", {
+        "agent_id": "a", "run_id": "r", "function_id": "t::x", "arguments": big}) == "VALUE_TOO_LARGE"
+    assert await stack.code_of("security::audit", {"type": "t", "detail": big}) == "invalid_arguments"
+    assert await stack.code_of("taint::label", {"value_id": "v", "text": "y" * 9_000_000}) == "invalid_arguments"
