@@ -98,6 +98,9 @@ def _parse_arguments(text: str) -> tuple[Any, tuple[str, str] | None]:
     return value, None
 
 
+_OWN_MEMORY = ("memory::",)
+
+
 class ToolExecutor:
     """Runs the tool calls of one agent run.
 
@@ -187,11 +190,16 @@ class ToolExecutor:
             if denied is not None:
                 self._fail(record, "forbidden", denied)
                 return
+            arguments = record.arguments
+            if record.function_id.startswith(_OWN_MEMORY) and isinstance(arguments, dict):
+                # memory::* takes the agent id in its payload: the run's own id wins over any
+                # id the model wrote, so an agent cannot read another agent's memories.
+                arguments = {**arguments, "agent_id": self.agent.agent_id}
             try:
                 # Who is calling travels in metadata, never in the arguments: the model writes
                 # those and can be steered by what it read (workers/tools/identity.py).
                 value = await self.ctx.trigger(
-                    record.function_id, record.arguments, timeout=self.tool_timeout,
+                    record.function_id, arguments, timeout=self.tool_timeout,
                     metadata={"agent_id": self.agent.agent_id, "agent_depth": self.depth},
                 )
             except InvocationError as exc:
