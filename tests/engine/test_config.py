@@ -42,11 +42,15 @@ def test_shipped_config_loads_with_loopback_defaults() -> None:
     assert (config.engine.host, config.engine.port) == ("127.0.0.1", 49134)
     assert config.engine.max_frame_bytes == 16 * 1024 * 1024
     assert config.is_open and config.engine.auth.allow_open
-    assert config.processes == []
+    # Every shipped worker process names a module that exists in this repository.
+    import importlib.util
+
+    assert config.processes, "make run should bring up the whole node"
+    for spec in config.processes:
+        assert spec.module is not None and importlib.util.find_spec(spec.module) is not None, spec.name
     assert config.data_dir == Path("data")
     assert [m.name for m in config.modules] == [
         "iii-http", "iii-stream", "iii-state", "iii-queue", "iii-pubsub", "iii-cron",
-        "iii-observability",
     ]
     http, stream = config.http(), config.stream()
     assert http is not None and (http.host, http.port) == ("127.0.0.1", 3111)
