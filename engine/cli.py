@@ -318,3 +318,12 @@ def _duration(seconds: Any) -> str:
     days, hours = divmod(hours, 24)
     parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
     return " ".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
+
+
+# Sub-apps (realm, mission, ledger; hands, workflow) live in their own modules and use the
+# helpers above, so they are imported last.
+from .cli_more import SUBCOMMANDS as _MORE  # noqa: E402
+from .cli_ops import SUBCOMMANDS as _OPS  # noqa: E402
+
+for _sub in (*_OPS, *_MORE):
+    app.add_typer(_sub)

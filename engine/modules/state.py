@@ -55,6 +55,7 @@ from ..adapters import AdapterError, SerializationError, build_kv, build_pubsub,
 from ..adapters.base import dumps
 from ..config import StateModuleConfig
 from ..errors import InvalidArguments, WireError
+from ..realm_keys import RealmKeySource
 from ..registry import TriggerEntry
 from ..types import Call
 from .pubsub import adapter_errors, consume, fire, realm_key, unregister_locals
@@ -128,6 +129,7 @@ class StateModule:
         self._shared = spec.kind == "redis"
         self._bindings: dict[str, _Binding] = {}
         self._stack = AsyncExitStack()
+        self.realm_keys = RealmKeySource(getattr(node, "auth", None), self)
 
     async def __aenter__(self) -> StateModule:
         stack = self._stack
@@ -143,6 +145,7 @@ class StateModule:
             if self._events is not None:
                 await self.router.register_local_type("state", self, "State changes: state:created/updated/deleted")
             stack.callback(unregister_locals, self.router, FUNCTIONS, "state" if self._events else None)
+            await stack.enter_async_context(self.realm_keys)
         except BaseException:
             await stack.__aexit__(None, None, None)
             raise
