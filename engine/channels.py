@@ -26,7 +26,6 @@ from urllib.parse import parse_qs
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
-from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from .errors import InvalidArguments
@@ -34,6 +33,7 @@ from .types import Call
 
 if TYPE_CHECKING:
     from .node import Node
+    from .websocket import WebSocket
 
 __all__ = ["Channel", "ChannelHub", "ChannelStatistics"]
 
@@ -149,7 +149,7 @@ class ChannelHub:
         """True if an upgrade names a live channel end with its key (else the listener says 404)."""
         return self._lookup(path, query) is not None
 
-    async def serve(self, ws: ServerConnection) -> None:
+    async def serve(self, ws: WebSocket) -> None:
         """Serve one WebSocket end of a channel until it or the channel ends."""
         path, _, query = (ws.request.path if ws.request else "").partition("?")
         found = self._lookup(path, query)
@@ -167,7 +167,7 @@ class ChannelHub:
             if channel.attached >= {"read", "write"} or direction == "read":
                 self.channels.pop(channel.id, None)
 
-    async def _pump_in(self, ws: ServerConnection, channel: Channel) -> None:
+    async def _pump_in(self, ws: WebSocket, channel: Channel) -> None:
         try:
             async for frame in ws:
                 await channel.send(frame)
@@ -181,7 +181,7 @@ class ChannelHub:
         finally:
             await channel.close()
 
-    async def _pump_out(self, ws: ServerConnection, channel: Channel) -> None:
+    async def _pump_out(self, ws: WebSocket, channel: Channel) -> None:
         try:
             async for frame in channel:
                 await ws.send(frame)

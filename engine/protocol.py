@@ -9,8 +9,14 @@ negotiated the ``agentos.msgpack`` subprotocol, what our SDK does). Both carry t
 
 This module is pure: no I/O, no clock, no event loop. ``decode_json``/``decode_msgpack`` turn a
 frame into one of the models of :data:`Message` (a ``type``-discriminated union validated by one
-module-level ``TypeAdapter``); ``encode_json``/``encode_msgpack`` do the reverse. Past the decoder
-no code touches a raw dict.
+module-level ``TypeAdapter``; known tags go straight to their member's validator, which is the
+same schema without the union's lookup); ``encode_json``/``encode_msgpack`` do the reverse. Past
+the decoder no code touches a raw dict.
+
+Every inbound frame is validated. What the engine writes itself is already trusted, so its two
+hot messages, a call it forwards or makes (:class:`OutboundInvoke`) and an answer it gives
+(:class:`OutboundResult`), are NamedTuples that encode to the same wire shape as the models
+without paying pydantic's construction on the way out.
 
 Leniency follows iii: unknown fields are ignored (Node 0.22 sends ``message_type``, Python 0.25
 sends ``features``), a missing ``data`` on ``invokefunction`` is ``None``. Strictness where it
@@ -23,8 +29,10 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import uuid
-from typing import Annotated, Any, Literal, TypeAlias
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, NamedTuple, TypeAlias
 
 import msgpack
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -61,6 +69,9 @@ __all__ = [
     "encode_msgpack",
     "to_wire",
     "UUIDStr",
+    "OutboundInvoke",
+    "OutboundResult",
+    "Outbound",
 ]
 
 MSGPACK_SUBPROTOCOL = "agentos.msgpack"
@@ -255,6 +266,15 @@ Message: TypeAlias = Annotated[
 
 _MESSAGE = TypeAdapter(Message)
 
+_BY_TYPE: dict[str, Any] = {
+    model.model_fields["type"].default: model.__pydantic_validator__.validate_python
+    for model in (RegisterFunction, UnregisterFunction, RegisterTrigger, UnregisterTrigger, TriggerRegistrationResult,
+                  RegisterTriggerType, UnregisterTriggerType, RegisterService, InvokeFunction, InvocationResult,
+                  WorkerRegistered, Reattach, RegistrationRejected, Ping, Pong, ErrorMessage)
+}
+"""The union's own per-tag validators: dispatching on ``type`` first skips the union's tag
+lookup and wrapper (1.9 → 1.3 µs a frame). Same schemas, same errors (bar the loc prefix)."""
+
 # Fields that are always written even when None: iii peers expect them present.
 _ALWAYS = {"invokefunction": ("data", "invocation_id")}
 
@@ -285,10 +305,13 @@ def decode(obj: Any) -> Message:
     """
     if not isinstance(obj, dict):
         raise FrameError(f"frame must be an object, got {type(obj).__name__}")
+    kind = obj.get("type")
+    validate = _BY_TYPE.get(kind) if type(kind) is str else None
     try:
-        return _MESSAGE.validate_python(obj)
+        if validate is None:
+            return _MESSAGE.validate_python(obj)  # an unknown tag: the union words the error
+        return validate(obj)  # type: ignore[no-any-return]
     except ValidationError as exc:
-        kind = obj.get("type")
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "frame"
         raise FrameError(
@@ -317,13 +340,24 @@ def decode_msgpack(frame: bytes) -> Message:
         FrameError: bytes that are not one msgpack object, or an invalid message.
     """
     try:
-        obj = msgpack.unpackb(frame, raw=False, strict_map_key=False)
+        obj = _unpackb(frame, raw=False, strict_map_key=False)
     except Exception as exc:  # msgpack raises a zoo of types (ExtraData, ValueError, …)
         raise FrameError(f"malformed msgpack frame: {exc.__class__.__name__}") from exc
+    if type(obj) is dict:  # decode(), inlined for the frames every call carries
+        kind = obj.get("type")
+        validate = _BY_TYPE.get(kind) if type(kind) is str else None
+        if validate is not None:
+            try:
+                return validate(obj)  # type: ignore[no-any-return]
+            except ValidationError:
+                pass  # decode() words the error
     return decode(obj)
 
 
-def to_wire(message: BaseModel) -> dict[str, Any]:
+_unpackb = msgpack.unpackb
+
+
+def to_wire(message: Outbound) -> dict[str, Any]:
     """The wire dict of a message: optional fields omitted when None, as iii does.
 
     Payloads (``data``, ``result``) are passed through as they are, bytes included: msgpack
@@ -332,9 +366,53 @@ def to_wire(message: BaseModel) -> dict[str, Any]:
     fast = _FAST_WIRE.get(type(message))
     if fast is not None:
         return fast(message)
+    assert isinstance(message, BaseModel)
     out = message.model_dump(exclude_none=True)
     for name in _ALWAYS.get(out["type"], ()):
         out.setdefault(name, None)
+    return out
+
+
+class OutboundInvoke(NamedTuple):
+    """A call the engine writes to a worker (it forwards one or makes its own).
+
+    The inbound :class:`InvokeFunction` is validated; this is the engine's own, already-trusted
+    value, so it skips pydantic (``model_construct`` costs ~4 µs, this ~0.2 µs). It encodes to the
+    same wire shape as an ``InvokeFunction`` without an action or namespace.
+    """
+
+    invocation_id: str | None
+    function_id: str
+    data: Any = None
+    traceparent: str | None = None
+    baggage: str | None = None
+    metadata: dict[str, Any] | None = None
+    type: Literal["invokefunction"] = "invokefunction"
+    action: None = None
+    namespace: None = None
+
+
+class OutboundResult(NamedTuple):
+    """An answer the engine writes itself (a built-in's result, an error for a call it could not
+    route): encoded like an :class:`InvocationResult`, without pydantic on the way out."""
+
+    invocation_id: str | None
+    function_id: str
+    result: Any = None
+    error: ErrorBody | None = None
+    type: Literal["invocationresult"] = "invocationresult"
+    traceparent: None = None
+    baggage: None = None
+
+
+def _outbound_wire(m: Any) -> dict[str, Any]:
+    out = {"type": "invokefunction", "invocation_id": m.invocation_id, "function_id": m.function_id, "data": m.data}
+    if m.traceparent is not None:
+        out["traceparent"] = m.traceparent
+    if m.baggage is not None:
+        out["baggage"] = m.baggage
+    if m.metadata is not None:
+        out["metadata"] = m.metadata
     return out
 
 
@@ -363,14 +441,17 @@ def _result_wire(m: Any) -> dict[str, Any]:
     return out
 
 
-_FAST_WIRE = {InvokeFunction: _invoke_wire, InvocationResult: _result_wire}
+_FAST_WIRE: dict[type, Callable[[Any], dict[str, Any]]] = {
+    InvokeFunction: _invoke_wire, InvocationResult: _result_wire, OutboundInvoke: _outbound_wire, OutboundResult: _result_wire,
+}
+
+Outbound: TypeAlias = BaseModel | OutboundInvoke | OutboundResult
+"""What the encoders take: a message model, or one of the engine's own calls and answers."""
 
 
-def encode_json(message: BaseModel) -> str:
+def encode_json(message: Outbound) -> str:
     """Encode a message as a compact JSON text frame."""
-    return json.dumps(
-        to_wire(message), separators=(",", ":"), ensure_ascii=False, default=_json_default
-    )
+    return _JSON.encode(to_wire(message))
 
 
 def _json_default(value: Any) -> Any:
@@ -379,7 +460,24 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def encode_msgpack(message: BaseModel) -> bytes:
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default)
+"""One encoder for every frame: ``json.dumps`` with options builds a new one each call (~35% of
+its cost for a 1 KB frame). It keeps no state between calls."""
+
+
+def encode_msgpack(message: Outbound) -> bytes:
     """Encode a message as a msgpack binary frame."""
-    packed: bytes = msgpack.packb(to_wire(message), use_bin_type=True)
+    fast = _FAST_WIRE.get(type(message))
+    obj = fast(message) if fast is not None else to_wire(message)
+    try:
+        packer = _PACKERS.packer
+    except AttributeError:
+        packer = _PACKERS.packer = msgpack.Packer(use_bin_type=True)
+    packed: bytes = packer.pack(obj)
     return packed
+
+
+_PACKERS = threading.local()
+"""One reused ``Packer`` per thread (~0.5 µs less than ``packb`` a frame; a Packer is not
+thread-safe, and this module also serves worker processes that run handlers in threads). A
+Packer resets itself when packing fails, so an error cannot leave it dirty."""

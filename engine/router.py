@@ -8,7 +8,11 @@ connection's later frames always see its earlier registrations. Invocations are 
 
 * to a **remote** worker: the call is written to the target's socket and remembered in the
   pending table (``invocation_id → Pending``); the target's ``invocationresult`` pops it and is
-  relayed to the caller. No task is created on this path: the router only forwards frames.
+  relayed to the caller. No task is created on this path and nothing waits: the connection shell
+  calls :meth:`Router.handle_nowait` inline while it reads, and writes are queued on the target
+  (:meth:`~engine.session.Peer.send_nowait`) and written once per event-loop turn. A result
+  travels as the frame the target sent when the caller speaks the same codec: it was validated
+  on the way in, and the pending entry (right target, popped once) is checked as before.
 * to a **built-in** (a local async handler): a task in the router's task group runs it and
   answers the caller.
 
@@ -59,7 +63,7 @@ from .registry import (
     check_namespace,
 )
 from .session import Session, SessionState
-from .types import Call, LocalHandler
+from .types import ROLE_RANK, Call, LocalHandler
 
 __all__ = ["Router", "EnqueueRequest", "RouterStatistics"]
 
@@ -162,7 +166,7 @@ class Router:
         for inv in session.inflight_to:
             pending = self.pending.pop(inv, None)
             if pending is not None:
-                await self._answer(pending, inv, error=stopped)
+                self._answer(pending, inv, error=stopped)
         session.inflight_to.clear()
         for inv, pending in list(self.pending.items()):
             if pending.caller is session:
@@ -198,13 +202,38 @@ class Router:
 
     # -- inbound messages ------------------------------------------------------------------
 
-    async def handle(self, session: Session, msg: BaseModel) -> None:
-        """Process one decoded message from a connection, in arrival order."""
+    def handle_nowait(self, session: Session, msg: BaseModel, raw: str | bytes | None = None) -> bool:
+        """Process a message that needs no waiting (calls, results, pings), inline.
+
+        Call it for each decoded message in arrival order; when it returns False, pass that
+        message (and every later one, to keep the order) to :meth:`handle` instead.
+
+        Args:
+            raw: the frame ``msg`` was decoded from, if it is in its session's codec: a result
+                is relayed as these bytes to a caller with the same codec.
+
+        Raises:
+            ConnectionError: answering ``session`` itself failed: its socket is gone.
+        """
         kind = type(msg)
         if kind is p.InvokeFunction:
-            await self._on_invoke(session, msg)  # type: ignore[arg-type]
-        elif kind is p.InvocationResult:
-            await self._on_result(session, msg)  # type: ignore[arg-type]
+            return self._invoke_nowait(session, msg)  # type: ignore[arg-type]
+        if kind is p.InvocationResult:
+            self._result_nowait(session, msg, raw)  # type: ignore[arg-type]
+            return True
+        if kind is p.Ping:
+            session.peer.send_nowait(_PONG)
+            return True
+        return kind is p.Pong
+
+    async def handle(self, session: Session, msg: BaseModel, raw: str | bytes | None = None) -> None:
+        """Process one decoded message from a connection, in arrival order."""
+        if self.handle_nowait(session, msg, raw):
+            return
+        kind = type(msg)
+        if kind is p.InvokeFunction:  # engine::workers::register: it resolves the namespace
+            session.invocations += 1
+            await self._worker_metadata(session, msg)  # type: ignore[arg-type]
         elif kind in _REGISTRATIONS:
             if kind in _CLAIMS and self._owned(session) >= self.max_registrations:
                 log.warning("worker %s exceeded %d registrations; closing it", session.worker_id, self.max_registrations)
@@ -218,9 +247,7 @@ class Router:
             await self.bindings.on_ack(session, msg)  # type: ignore[arg-type]
         elif kind is p.Reattach:
             await self._on_reattach(session, msg)  # type: ignore[arg-type]
-        elif kind is p.Ping:
-            await session.peer.send(p.Pong())
-        elif kind is not p.Pong:
+        else:
             log.debug("ignoring %s from worker %s", msg.type, session.worker_id)  # type: ignore[attr-defined]
 
     async def _apply(self, s: Session, msg: BaseModel) -> None:
@@ -311,52 +338,70 @@ class Router:
             FunctionNotFound: no live function there, or one private to another realm.
             Forbidden: the caller's role is below the function's minimum.
         """
-        entry = self.registry.resolve(call.namespace, call.function_id)
-        if entry is None or (entry.realm is not None and entry.realm != call.realm and call.role != "system"):
-            raise FunctionNotFound(f"Function {call.function_id} not found in namespace {call.namespace}.")
-        if not call.credential.at_least(entry.min_role):
-            raise Forbidden(f"{call.function_id} needs the {entry.min_role} role")
+        return self._resolve(call.namespace, call.function_id, call.role, call.realm)
+
+    def _resolve(self, namespace: str, function_id: str, role: str, realm: str | None) -> FunctionEntry:
+        entry = self.registry.resolve(namespace, function_id)
+        if entry is None or (entry.realm is not None and entry.realm != realm and role != "system"):
+            raise FunctionNotFound(f"Function {function_id} not found in namespace {namespace}.")
+        if ROLE_RANK[role] < ROLE_RANK[entry.min_role]:
+            raise Forbidden(f"{function_id} needs the {entry.min_role} role")
         return entry
 
-    async def _on_invoke(self, s: Session, msg: p.InvokeFunction) -> None:
+    def _invoke_nowait(self, s: Session, msg: p.InvokeFunction) -> bool:
+        function_id = msg.function_id
+        if function_id == "engine::workers::register":
+            return False
         s.invocations += 1
-        if msg.function_id == "engine::workers::register":
-            await self._worker_metadata(s, msg)
-            return
-        call = self.call_for(s, msg)
+        cred = s.credential
+        baggage = msg.baggage
+        realm = cred.realm if cred.realm is not None or cred.role == "client" or baggage is None else realm_from_baggage(baggage)
+        if baggage is not None or realm is not None:
+            baggage = with_realm(baggage, realm)
+        namespace = msg.namespace or DEFAULT_NAMESPACE
         action = msg.action
         if action is not None and action.type == "enqueue":
+            call = Call(function_id, msg.invocation_id, s.worker_id, cred.role, realm, namespace, msg.metadata, msg.traceparent, baggage)
             self.spawn(self._enqueue_for, s, call, action.queue, msg.data)
-            return
+            return True
         inv = msg.invocation_id if action is None else None
-        try:
-            entry = self.resolve(call)
-        except WireError as exc:
-            if inv is not None:
-                await self._send(s, p.InvocationResult.model_construct(invocation_id=inv, function_id=msg.function_id, error=error_body(exc)))
-            return
+        # _resolve() inlined for the common case: a live remote function any worker may call.
+        found = self.registry.functions.get((namespace, function_id))
+        target = self.sessions.get(found.owner) if found is not None else None
+        if found is not None and target is not None and target.state is not SessionState.CLOSED \
+                and found.realm is None and found.min_role == "client":
+            entry = found
+        else:
+            try:
+                entry = self._resolve(namespace, function_id, cred.role, realm)
+            except WireError as exc:
+                if inv is not None:
+                    s.peer.send_nowait(p.OutboundResult(invocation_id=inv, function_id=function_id, error=error_body(exc)))
+                return True
         data = msg.data
         if isinstance(data, dict):
             data["_caller_worker_id"] = s.worker_id
         if entry.handler is not None:
+            call = Call(function_id, msg.invocation_id, s.worker_id, cred.role, realm, namespace, msg.metadata, msg.traceparent, baggage)
             self.spawn(self._run_local, entry, data, call, s if inv is not None else None)
-            return
+            return True
         target = self.sessions[entry.owner]
         if inv is not None:
             if inv in self.pending:
-                await self._send(s, p.InvocationResult.model_construct(invocation_id=inv, function_id=msg.function_id,
-                                 error=p.ErrorBody(code="invocation_error", message="duplicate invocation_id in flight")))
-                return
-            self.pending[inv] = Pending(msg.function_id, target.worker_id, s, None)
+                s.peer.send_nowait(p.OutboundResult(invocation_id=inv, function_id=function_id,
+                                   error=p.ErrorBody(code="invocation_error", message="duplicate invocation_id in flight")))
+                return True
+            self.pending[inv] = Pending(function_id, target.worker_id, s, None)
             target.inflight_to.add(inv)
-        out = p.InvokeFunction.model_construct(invocation_id=inv, function_id=msg.function_id, data=data, traceparent=msg.traceparent,
-                                               baggage=call.baggage, metadata=msg.metadata, action=None, namespace=None)
-        if not await self._send(target, out) and inv is not None:
+        out = p.OutboundInvoke(inv, function_id, data, msg.traceparent, baggage, msg.metadata)
+        if not self._send_nowait(target, out) and inv is not None:
+            target.inflight_to.discard(inv)
             pending = self.pending.pop(inv, None)
             if pending is not None:
-                await self._answer(pending, inv, error=InvocationStopped("Invocation stopped"))
+                self._answer(pending, inv, error=InvocationStopped("Invocation stopped"))
+        return True
 
-    async def _on_result(self, s: Session, msg: p.InvocationResult) -> None:
+    def _result_nowait(self, s: Session, msg: p.InvocationResult, raw: str | bytes | None) -> None:
         inv = msg.invocation_id
         pending = self.pending.get(inv)
         if pending is None or pending.target != s.worker_id:
@@ -372,27 +417,27 @@ class Router:
                 else:
                     pending.future.set_result(msg.result)
         elif pending.caller is not None and pending.caller.live:
-            await self._send(pending.caller, msg)
+            self._send_nowait(pending.caller, msg, raw)
 
-    async def _answer(self, pending: Pending, inv: str, *, error: WireError) -> None:
+    def _answer(self, pending: Pending, inv: str, *, error: WireError) -> None:
         if pending.future is not None:
             if not pending.future.done():
                 pending.future.set_exception(error)
         elif pending.caller is not None and pending.caller.live:
-            await self._send(pending.caller, p.InvocationResult.model_construct(invocation_id=inv, function_id=pending.function_id, error=error_body(error)))
+            self._send_nowait(pending.caller, p.OutboundResult(invocation_id=inv, function_id=pending.function_id, error=error_body(error)))
 
     async def _run_local(self, entry: FunctionEntry, data: Any, call: Call, reply_to: Session | None) -> None:
         try:
             result = await entry.handler(data, call)
         except WireError as exc:
-            out = p.InvocationResult.model_construct(invocation_id=call.invocation_id, function_id=call.function_id, error=error_body(exc))
+            out = p.OutboundResult(invocation_id=call.invocation_id, function_id=call.function_id, error=error_body(exc))
         except Exception as exc:
             error_id = uuid.uuid4().hex[:12]
             log.exception("built-in %s failed (error_id=%s)", call.function_id, error_id)
             body = p.ErrorBody(code="internal_error", message=f"internal error in {call.function_id} (error_id={error_id}): {exc.__class__.__name__}")
-            out = p.InvocationResult.model_construct(invocation_id=call.invocation_id, function_id=call.function_id, error=body)
+            out = p.OutboundResult(invocation_id=call.invocation_id, function_id=call.function_id, error=body)
         else:
-            out = p.InvocationResult.model_construct(invocation_id=call.invocation_id, function_id=call.function_id, result=result)
+            out = p.OutboundResult(invocation_id=call.invocation_id, function_id=call.function_id, result=result)
         if reply_to is not None and call.invocation_id is not None:
             await self._send(reply_to, out)
         elif out.error is not None:
@@ -402,9 +447,9 @@ class Router:
         try:
             receipt = await self.enqueue(call.function_id, data, queue=queue, call=call)
         except WireError as exc:
-            out = p.InvocationResult.model_construct(invocation_id=call.invocation_id, function_id=call.function_id, error=error_body(exc))
+            out = p.OutboundResult(invocation_id=call.invocation_id, function_id=call.function_id, error=error_body(exc))
         else:
-            out = p.InvocationResult.model_construct(invocation_id=call.invocation_id, function_id=call.function_id, result={"messageReceiptId": receipt})
+            out = p.OutboundResult(invocation_id=call.invocation_id, function_id=call.function_id, result={"messageReceiptId": receipt})
         if call.invocation_id is not None:
             await self._send(s, out)
 
@@ -430,7 +475,7 @@ class Router:
         await self.resolve_namespace(s)
         self._notify(WORKERS_EVENT, {"event": "worker_metadata_updated", "worker_id": s.worker_id})
         if msg.invocation_id is not None and msg.action is None:
-            await self._send(s, p.InvocationResult.model_construct(invocation_id=msg.invocation_id, function_id=msg.function_id, result={"success": True}))
+            await self._send(s, p.OutboundResult(invocation_id=msg.invocation_id, function_id=msg.function_id, result={"success": True}))
 
     async def _on_reattach(self, s: Session, msg: p.Reattach) -> None:
         old = self.sessions.get(msg.previous_worker_id)
@@ -440,9 +485,16 @@ class Router:
         await self.detach(old)
         self.drop(old, 1000, "reattached elsewhere")
 
-    async def _send(self, s: Session, msg: BaseModel) -> bool:
+    async def _send(self, s: Session, msg: p.Outbound) -> bool:
         try:
             await s.peer.send(msg)
+            return True
+        except ConnectionError:
+            return False
+
+    def _send_nowait(self, s: Session, msg: p.Outbound, raw: str | bytes | None = None) -> bool:
+        try:
+            s.peer.send_nowait(msg, raw)
             return True
         except ConnectionError:
             return False
@@ -480,8 +532,7 @@ class Router:
         self.pending[inv] = Pending(sub.function_id, target.worker_id, None, future)
         target.inflight_to.add(inv)
         try:
-            out = p.InvokeFunction.model_construct(invocation_id=inv, function_id=sub.function_id, data=data, traceparent=sub.traceparent,
-                                                   baggage=sub.baggage, metadata=metadata, action=None, namespace=None)
+            out = p.OutboundInvoke(inv, sub.function_id, data, sub.traceparent, sub.baggage, metadata)
             if not await self._send(target, out):
                 raise InvocationStopped("Invocation stopped")
             return await future
@@ -503,8 +554,7 @@ class Router:
         if entry.handler is not None:
             self.spawn(self._run_local, entry, data, sub, None)
             return
-        out = p.InvokeFunction.model_construct(invocation_id=None, function_id=function_id, data=data, traceparent=sub.traceparent,
-                                               baggage=sub.baggage, metadata=metadata, action=None, namespace=None)
+        out = p.OutboundInvoke(None, function_id, data, sub.traceparent, sub.baggage, metadata)
         await self._send(self.sessions[entry.owner], out)
 
     async def enqueue(self, function_id: str, data: Any, *, queue: str, call: Call | None = None) -> str:
@@ -526,6 +576,7 @@ class Router:
         return receipt
 
 
+_PONG = p.Pong()
 _CLAIMS = frozenset({p.RegisterFunction, p.RegisterTrigger, p.RegisterTriggerType})
 _REGISTRATIONS = frozenset({p.RegisterFunction, p.UnregisterFunction, p.RegisterTrigger, p.UnregisterTrigger,
                             p.RegisterTriggerType, p.UnregisterTriggerType, p.RegisterService})

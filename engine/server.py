@@ -1,31 +1,38 @@
 """The bus listener: one WebSocket port with three routes, as iii has them.
 
-* ``/``                     the worker protocol (:func:`engine.connection.serve_worker`)
-* ``/otel``                 telemetry-only socket: frames are read and discarded, never a worker
+* ``/``                     the worker protocol (:class:`engine.connection.WorkerConnection`)
+* ``/otel``                 telemetry-only socket: authenticated, frames read and discarded
 * ``/ws/channels/{id}``     data channels (``?key=…&dir=read|write``), when a hub is installed
 
-Anything else is answered 404 before the upgrade.
+Anything else is answered 404 before the upgrade. Every route runs over the same socket shell,
+:class:`engine.websocket.WebSocket`, on a plain ``loop.create_server``; the listener's task group
+owns each connection's task, and sockets of one listener share one :class:`Flusher`, so a read
+batch writes each peer it touched once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from http import HTTPStatus
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+import anyio
+from anyio.abc import TaskGroup
 from websockets.http11 import Request, Response
 
 from . import protocol as p
 from .auth import Authenticator
-from .connection import authenticate, serve_worker
+from .connection import WorkerConnection, authenticate
 from .router import Router
+from .websocket import Data, Flusher, Limits, WebSocket
 
-__all__ = ["BusServer", "ChannelRoutes"]
+__all__ = ["BusServer", "ChannelRoutes", "MessageSocket"]
 
 log = logging.getLogger(__name__)
+
+MessageSocket = WebSocket
+"""What a channel end is served over (``request``, ``async for``, ``send``, ``close``)."""
 
 
 class ChannelRoutes(Protocol):
@@ -34,7 +41,7 @@ class ChannelRoutes(Protocol):
     def accepts(self, path: str, query: str) -> bool:
         """True if the upgrade names a live channel with the right key."""
 
-    async def serve(self, ws: ServerConnection) -> None: ...
+    async def serve(self, ws: MessageSocket) -> None: ...
 
 
 class BusServer:
@@ -57,62 +64,98 @@ class BusServer:
         self.max_frame_bytes = max_frame_bytes
         self.handshake_timeout_s = handshake_timeout_s
         self.grace_s = grace_s
-        self._server: Server | None = None
+        self.limits = Limits(
+            max_size=max_frame_bytes,
+            # A peer may legitimately have a few maximal frames in flight; past that it is not reading.
+            write_limit=max(64 * 2**20, 4 * max_frame_bytes),
+            handshake_timeout=handshake_timeout_s,
+            # A peer that stops answering must not hold a close (or shutdown) for long.
+            close_timeout=2.0,
+            ping_interval=20.0,
+            ping_timeout=20.0,
+        )
         self.port = port
+        self.sockets: set[WebSocket] = set()
+        self._flusher: Flusher | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._tg: TaskGroup | None = None
 
     async def __aenter__(self) -> BusServer:
-        self._server = await serve(
-            self._handle,
-            self.host,
-            self.requested_port,
-            process_request=self._route,
-            subprotocols=[p.MSGPACK_SUBPROTOCOL],  # type: ignore[list-item]
-            select_subprotocol=_select_subprotocol,
-            compression=None,
-            max_size=self.max_frame_bytes,
-            open_timeout=self.handshake_timeout_s,
-            ping_interval=20,
-            ping_timeout=20,
-            # A peer that stops answering must not hold a close (or shutdown) for long.
-            close_timeout=2,
-        )
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        try:
+            loop = asyncio.get_running_loop()
+            self._flusher = Flusher(loop)
+            self._server = await loop.create_server(self._new_socket, self.host, self.requested_port)
+        except BaseException as exc:
+            await self._tg.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
-        assert self._server is not None
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        assert self._server is not None and self._tg is not None
         self._server.close()
-        await self._server.wait_closed()
+        for ws in list(self.sockets):
+            ws.close_nowait(1001, "server shutting down")
+        # Each socket is gone within its close timeout (it aborts itself); wait for that.
+        with anyio.move_on_after(self.limits.close_timeout + 1):
+            for ws in list(self.sockets):
+                await ws.wait_closed()
+        for ws in list(self.sockets):
+            ws.abort()
+        self._tg.cancel_scope.cancel()
+        return await self._tg.__aexit__(*exc)
 
-    def _route(self, connection: ServerConnection, request: Request) -> Response | None:
+    # -- the Listener of every socket --------------------------------------------------------
+
+    def _new_socket(self) -> WebSocket:
+        assert self._flusher is not None
+        ws = WebSocket(self, self._flusher, self.limits, [p.MSGPACK_SUBPROTOCOL])
+        self.sockets.add(ws)
+        return ws
+
+    def handshake(self, ws: WebSocket, request: Request) -> Response:
         url = urlsplit(request.path)
         if url.path in ("/", "", "/otel"):
-            return None
+            return ws.accept(request)
         if url.path.startswith("/ws/channels/") and self.channels is not None:
             if self.channels.accepts(url.path, url.query):
-                return None
-        return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
+                return ws.accept(request)
+        return ws.reject(404, "not found\n")
 
-    async def _handle(self, ws: ServerConnection) -> None:
-        path = urlsplit(ws.request.path).path if ws.request else "/"
+    def opened(self, ws: WebSocket) -> None:
+        assert self._tg is not None and ws.request is not None
+        path = urlsplit(ws.request.path).path
         if path == "/otel":
-            if await authenticate(ws, self.auth) is not None:
-                await _drain(ws)
+            if authenticate(ws, self.auth) is not None:
+                ws.on_messages = _discard  # OTLP spans/logs/metrics from SDKs: accepted, not stored (yet)
         elif path.startswith("/ws/channels/") and self.channels is not None:
-            await self.channels.serve(ws)
+            self._tg.start_soon(self._serve_channel, ws, self.channels)
         else:
-            await serve_worker(ws, self.router, self.auth, self.grace_s)
+            credential = authenticate(ws, self.auth)
+            if credential is not None:
+                self._tg.start_soon(self._serve_worker, WorkerConnection(ws, self.router, credential, self.grace_s))
+
+    def closed(self, ws: WebSocket) -> None:
+        self.sockets.discard(ws)
+
+    async def _serve_worker(self, conn: WorkerConnection) -> None:
+        try:
+            await conn.run()
+        except Exception:
+            log.exception("worker connection %s failed", conn.session.worker_id)
+            conn.ws.abort()
+
+    async def _serve_channel(self, ws: WebSocket, channels: ChannelRoutes) -> None:
+        try:
+            await channels.serve(ws)
+        except Exception:
+            log.exception("channel connection failed")
+            ws.abort()
+        ws.close_nowait(1000)
 
 
-def _select_subprotocol(connection: ServerConnection, subprotocols: Any) -> Any:
-    # Our SDK offers agentos.msgpack; iii SDKs offer nothing and get JSON.
-    return p.MSGPACK_SUBPROTOCOL if p.MSGPACK_SUBPROTOCOL in subprotocols else None
-
-
-async def _drain(ws: ServerConnection) -> None:
-    try:
-        async for _frame in ws:
-            pass  # OTLP spans/logs/metrics from SDKs: accepted, not stored (yet)
-    except ConnectionClosed:
-        return
+def _discard(frames: list[Data]) -> None:
+    pass

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from .errors import InvalidState
+from .protocol import Outbound
 from .types import Credential
 
 __all__ = ["Peer", "SessionState", "Session"]
@@ -28,8 +29,26 @@ __all__ = ["Peer", "SessionState", "Session"]
 class Peer(Protocol):
     """The I/O side of a session: the connection shell implements it."""
 
-    async def send(self, message: BaseModel) -> None:
-        """Encode and write one message; raises ConnectionError once the socket is gone."""
+    def send_nowait(self, message: Outbound, raw: str | bytes | None = None) -> None:
+        """Encode one message and queue it for writing; it never waits.
+
+        The router calls this inline while it reads; a peer that stops reading is closed by its
+        shell once its write buffer passes the limit, so this never buffers without bound.
+
+        Args:
+            raw: the frame ``message`` was decoded from, written as it is when it is in this
+                peer's codec (saves re-encoding a relayed result).
+
+        Raises:
+            ConnectionError: the socket is gone or closing.
+        """
+
+    async def send(self, message: Outbound) -> None:
+        """Wait while the peer's write buffer is full, then send one message.
+
+        Raises:
+            ConnectionError: the socket is gone or closing.
+        """
 
     async def close(self, code: int, reason: str) -> None: ...
 

@@ -149,3 +149,30 @@ def test_public_surface_is_pinned() -> None:
     assert set(p.__all__) >= {"Message", "decode_json", "decode_msgpack", "encode_json", "encode_msgpack", "FrameError"}
     for name in p.__all__:
         assert hasattr(p, name), name
+
+
+@settings(max_examples=200)
+@given(opt(uuids), ids, json_values, opt(ids), opt(ids), opt(st.dictionaries(st.text(max_size=5), json_values, max_size=3)))
+def test_the_engines_outbound_call_encodes_like_the_model(inv: str | None, fid: str, data: Any, tp: str | None,
+                                                           bg: str | None, meta: dict[str, Any] | None) -> None:
+    ours = p.OutboundInvoke(inv, fid, data, tp, bg, meta)
+    model = p.InvokeFunction(invocation_id=inv, function_id=fid, data=data, traceparent=tp, baggage=bg, metadata=meta)
+    assert p.to_wire(ours) == p.to_wire(model)
+    assert p.decode_msgpack(p.encode_msgpack(ours)) == model
+    assert p.decode_json(p.encode_json(ours)) == model
+
+
+@settings(max_examples=300)
+@given(MESSAGES)
+def test_dispatch_on_the_tag_validates_like_the_union(msg: Any) -> None:
+    wire = p.to_wire(msg)
+    assert p.decode(dict(wire)) == p._MESSAGE.validate_python(dict(wire))
+
+
+def test_the_engines_own_answers_encode_like_the_model() -> None:
+    inv = str(uuid.uuid4())
+    error = p.ErrorBody(code="c", message="m")
+    for ours, model in ((p.OutboundResult(inv, "f", result={"a": 1}), p.InvocationResult(invocation_id=inv, function_id="f", result={"a": 1})),
+                        (p.OutboundResult(inv, "f", error=error), p.InvocationResult(invocation_id=inv, function_id="f", error=error))):
+        assert p.to_wire(ours) == p.to_wire(model)
+        assert p.decode_msgpack(p.encode_msgpack(ours)) == model

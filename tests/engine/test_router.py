@@ -10,7 +10,6 @@ from typing import Any
 import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
-from pydantic import BaseModel
 
 from engine import protocol as p
 from engine.builtins import install_builtins
@@ -26,15 +25,18 @@ class MemoryPeer:
     """A peer whose sent messages are kept in order; ``next()`` waits on an event, never sleeps."""
 
     def __init__(self) -> None:
-        self.sent: deque[BaseModel] = deque()
+        self.sent: deque[Any] = deque()
         self._arrived = anyio.Event()
         self.closed: tuple[int, str] | None = None
 
-    async def send(self, message: BaseModel) -> None:
+    def send_nowait(self, message: Any, raw: str | bytes | None = None) -> None:
         if self.closed:
             raise ConnectionError("closed")
         self.sent.append(message)
         self._arrived.set()
+
+    async def send(self, message: Any) -> None:
+        self.send_nowait(message)
 
     async def close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
@@ -46,7 +48,7 @@ class MemoryPeer:
                 await self._arrived.wait()
         return self.sent.popleft()
 
-    def drain(self) -> list[BaseModel]:
+    def drain(self) -> list[Any]:
         out = list(self.sent)
         self.sent.clear()
         return out
