@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import protocol as p
 from .errors import WireError
-from .types import REALM_BAGGAGE_KEY, Call
+from .types import REALM_BAGGAGE_KEY, ROLE_BAGGAGE_KEY, Call
 
 if TYPE_CHECKING:
     from .session import Session
@@ -52,15 +52,27 @@ def realm_from_baggage(baggage: str | None) -> str | None:
     return None
 
 
-def with_realm(baggage: str | None, realm: str | None) -> str | None:
-    """Baggage with its realm entry replaced by ``realm`` (removed when None)."""
-    if baggage and REALM_BAGGAGE_KEY in baggage:
-        kept = [i for i in baggage.split(",") if i.partition("=")[0].strip() != REALM_BAGGAGE_KEY]
+def with_realm(baggage: str | None, realm: str | None, role: str = "system") -> str | None:
+    """Baggage carrying the engine-asserted realm and role of a call.
+
+    Any ``agentos-realm``/``agentos-role`` entries the caller sent are removed first, so a
+    worker reads only what the engine asserted. The role entry is written only when it is not
+    ``system`` (its absence means system): the common open-mode call stays baggage-free.
+    """
+    if baggage and "agentos-" in baggage:
+        kept = [i for i in baggage.split(",") if i.partition("=")[0].strip() not in _ASSERTED]
         baggage = ",".join(kept) or None
-    if realm is None:
+    entries = []
+    if realm is not None:
+        entries.append(f"{REALM_BAGGAGE_KEY}={realm}")
+    if role != "system":
+        entries.append(f"{ROLE_BAGGAGE_KEY}={role}")
+    if not entries:
         return baggage
-    entry = f"{REALM_BAGGAGE_KEY}={realm}"
-    return f"{baggage},{entry}" if baggage else entry
+    return ",".join(([baggage] if baggage else []) + entries)
+
+
+_ASSERTED = frozenset({REALM_BAGGAGE_KEY, ROLE_BAGGAGE_KEY})
 
 
 def error_body(exc: WireError) -> p.ErrorBody:

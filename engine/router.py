@@ -329,7 +329,7 @@ class Router:
         cred = s.credential
         realm = cred.realm if cred.realm is not None or cred.role == "client" else realm_from_baggage(msg.baggage)
         return Call(msg.function_id, msg.invocation_id, s.worker_id, cred.role, realm, msg.namespace or DEFAULT_NAMESPACE,
-                    msg.metadata, msg.traceparent, with_realm(msg.baggage, realm))
+                    msg.metadata, msg.traceparent, with_realm(msg.baggage, realm, cred.role))
 
     def resolve(self, call: Call) -> FunctionEntry:
         """Find the function a call may reach.
@@ -356,8 +356,8 @@ class Router:
         cred = s.credential
         baggage = msg.baggage
         realm = cred.realm if cred.realm is not None or cred.role == "client" or baggage is None else realm_from_baggage(baggage)
-        if baggage is not None or realm is not None:
-            baggage = with_realm(baggage, realm)
+        if baggage is not None or realm is not None or cred.role != "system":
+            baggage = with_realm(baggage, realm, cred.role)
         namespace = msg.namespace or DEFAULT_NAMESPACE
         action = msg.action
         if action is not None and action.type == "enqueue":
@@ -516,7 +516,7 @@ class Router:
         parent = call or Call(function_id)
         inv = str(uuid.uuid4())
         sub = Call(function_id, inv, parent.caller_worker_id, parent.role, parent.realm, namespace or DEFAULT_NAMESPACE,
-                   metadata, parent.traceparent, with_realm(parent.baggage, parent.realm))
+                   metadata, parent.traceparent, with_realm(parent.baggage, parent.realm, parent.role))
         entry = self.resolve(sub)
         try:
             with anyio.fail_after(timeout) if timeout is not None else nullcontext():
@@ -545,7 +545,7 @@ class Router:
         """Fire a call and do not wait; errors are logged. Unknown functions are dropped."""
         parent = call or Call(function_id)
         sub = Call(function_id, None, parent.caller_worker_id, parent.role, parent.realm, namespace or DEFAULT_NAMESPACE,
-                   metadata, parent.traceparent, with_realm(parent.baggage, parent.realm))
+                   metadata, parent.traceparent, with_realm(parent.baggage, parent.realm, parent.role))
         try:
             entry = self.resolve(sub)
         except WireError as exc:

@@ -6,13 +6,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-__all__ = ["Role", "ROLE_RANK", "Credential", "Call", "LocalHandler", "TriggerProvider", "REALM_BAGGAGE_KEY"]
+__all__ = ["Role", "ROLE_RANK", "Credential", "Call", "LocalHandler", "TriggerProvider", "REALM_BAGGAGE_KEY", "ROLE_BAGGAGE_KEY"]
 
 Role = Literal["system", "worker", "client"]
 ROLE_RANK: dict[str, int] = {"client": 0, "worker": 1, "system": 2}
 
 REALM_BAGGAGE_KEY = "agentos-realm"
 """W3C baggage entry that carries the invocation's realm along the call chain."""
+
+ROLE_BAGGAGE_KEY = "agentos-role"
+"""W3C baggage entry with the role of the credential that made the call (absent: system)."""
 
 
 @dataclass(frozen=True, slots=True)

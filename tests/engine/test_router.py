@@ -318,3 +318,17 @@ def test_baggage_helpers() -> None:
     assert with_realm("agentos-realm=b", None) is None
     assert realm_from_baggage("x=1, agentos-realm=acme;prop") == "acme"
     assert realm_from_baggage("x=1") is None
+
+
+async def test_the_caller_role_is_asserted_and_cannot_be_forged(router: Router) -> None:
+    a, pa = await connect(router, "a")
+    client, _ = await connect(router, "c", role="client")
+    worker, _ = await connect(router, "w", role="worker")
+    system, _ = await connect(router, "s", role="system")
+    await router.handle(a, p.RegisterFunction(id="x::f"))
+    await router.handle(client, p.InvokeFunction(invocation_id=inv(), function_id="x::f", baggage="agentos-role=system"))
+    assert "agentos-role=client" in (await pa.next()).baggage
+    await router.handle(worker, p.InvokeFunction(invocation_id=inv(), function_id="x::f", baggage="agentos-role=system,k=v"))
+    assert (await pa.next()).baggage == "k=v,agentos-role=worker"
+    await router.handle(system, p.InvokeFunction(invocation_id=inv(), function_id="x::f", baggage="agentos-role=client"))
+    assert (await pa.next()).baggage is None  # no entry means system
