@@ -50,6 +50,8 @@ __all__ = [
     "target_realm",
 ]
 
+ROLE_BAGGAGE_KEY = "agentos-role"
+
 log = logging.getLogger(__name__)
 
 DEFAULT_REALM = "default"
@@ -100,30 +102,21 @@ def target_realm(ctx: Context, named: str | None) -> str | None:
     return named
 
 
-async def caller_role(ctx: Context) -> str | None:
-    """The role of a bus caller's credential, as the engine reports it; None when unknown.
+async def caller_role(ctx: Context) -> str:
+    """The role of the caller's credential, as the engine asserted it.
 
-    The SDK context does not carry the caller's role, so a caller with a connection is looked
-    up with ``engine::workers::info``. HTTP requests and trigger deliveries have no connection:
-    None.
+    The engine writes ``agentos-role=<role>`` into the call's baggage for every caller that is
+    not ``system`` (and removes any such entry a caller sent), over the bus and over HTTP alike.
     """
-    if ctx.caller_worker_id is None:
-        return None
-    try:
-        info = await ctx.trigger("engine::workers::info", {"worker_id": ctx.caller_worker_id})
-    except InvocationError as exc:
-        log.info("caller %s is unknown to the engine: %s", ctx.caller_worker_id, exc)
-        return "unknown"
-    role = (info.get("worker") or {}).get("role") if isinstance(info, dict) else None
-    return role if isinstance(role, str) else "unknown"
+    for item in (ctx.baggage or "").split(","):
+        key, _, value = item.partition("=")
+        if key.strip() == ROLE_BAGGAGE_KEY:
+            return value.split(";", 1)[0].strip() or "unknown"
+    return "system"
 
 
 async def require_operator(ctx: Context, what: str) -> None:
-    """Refuse unless the caller is an operator: realm-unbound and, over the bus, ``system``.
-
-    An HTTP caller has no connection to look up, so there a realm-unbound credential is taken
-    as the operator's: do not configure realm-unbound *client* tokens on an engine serving the
-    REST routes (nor expose an open-mode HTTP listener beyond loopback).
+    """Refuse unless the caller is an operator: realm-unbound and of the ``system`` role.
 
     Raises:
         Forbidden: a realm-bound caller, or a bus caller whose role is not ``system``.
@@ -131,7 +124,7 @@ async def require_operator(ctx: Context, what: str) -> None:
     if ctx.realm is not None:
         raise Forbidden(f"{what} needs the system role; realm {ctx.realm!r} callers may not")
     role = await caller_role(ctx)
-    if role not in (None, "system"):
+    if role != "system":
         raise Forbidden(f"{what} needs the system role; the caller is {role!r}")
 
 
@@ -148,7 +141,7 @@ async def act_in(ctx: Context, named: str | None) -> RealmState:
     realm = target_realm(ctx, named)
     if ctx.realm is None and realm is not None:
         role = await caller_role(ctx)
-        if role not in (None, "system", "worker"):
+        if role not in ("system", "worker"):
             raise Forbidden(f"a {role!r} credential without a realm cannot act in realm {realm!r}")
     return RealmState.of(ctx, realm)
 
