@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 BODY = json.dumps({"msg": "hello", "n": 42, "tags": ["a", "b"]})

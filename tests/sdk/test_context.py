@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 from urllib.parse import quote
 
 import anyio
+import anyio.lowlevel
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from workers.sdk import Call, Context, NoContextError, current_context
-from workers.sdk.context import bind_context, parse_baggage, peek_context, realm_of
+from workers.sdk.context import bind_context, parse_baggage, peek_context, realm_of, run_bound
 
 
 class Recorder:
@@ -108,3 +110,70 @@ async def test_calls_carry_the_trace_and_baggage() -> None:
 def test_any_percent_encoded_realm_round_trips(realm: str, other: str) -> None:
     baggage = f"{other}=1,agentos-realm={quote(realm, safe='')};p=2"
     assert realm_of(baggage) == realm
+
+
+# -- run_bound: how the handler pool gives each invocation its own contextvars -------------------
+
+VAR: contextvars.ContextVar[str] = contextvars.ContextVar("test_var", default="unset")
+
+
+def bound_ctx() -> Context:
+    return Context("a::b", Recorder(), invocation_id="i-1", baggage="agentos-realm=acme")
+
+
+async def test_run_bound_makes_the_context_current_and_keeps_changes_inside() -> None:
+    ctx = bound_ctx()
+
+    async def handler() -> tuple[Context, str]:
+        VAR.set("set by the handler")
+        await anyio.lowlevel.checkpoint()  # a suspension: later steps still see it
+        return current_context(), VAR.get()
+
+    assert await run_bound(ctx, handler()) == (ctx, "set by the handler")
+    assert VAR.get() == "unset" and peek_context() is None
+
+
+async def test_run_bound_passes_exceptions_through() -> None:
+    async def handler() -> None:
+        await anyio.lowlevel.checkpoint()
+        raise KeyError("inner")
+
+    with pytest.raises(KeyError, match="inner"):
+        await run_bound(bound_ctx(), handler())
+
+
+async def test_run_bound_passes_cancellation_in_and_out() -> None:
+    cleaned: list[str] = []
+
+    async def handler() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cleaned.append(current_context().function_id)
+
+    async def serve() -> None:
+        await run_bound(bound_ctx(), handler())
+
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(serve)
+            await anyio.wait_all_tasks_blocked()
+            scope.cancel()
+    assert cleaned == ["a::b"] and scope.cancelled_caught
+
+
+async def test_cancel_scopes_and_tasks_inside_the_handler_work() -> None:
+    async def handler() -> list[str | None]:
+        with anyio.CancelScope() as inner:
+            inner.cancel()
+            await anyio.sleep_forever()
+        seen: list[str | None] = []
+
+        async def child() -> None:
+            seen.append(current_context().realm)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(child)
+        return seen
+
+    assert await run_bound(bound_ctx(), handler()) == ["acme"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 import anyio
@@ -28,7 +29,7 @@ from workers.sdk import (
     current_context,
     function,
 )
-from workers.sdk._handlers import split_caller
+from workers.sdk._handlers import pop_caller, split_caller
 
 from .conftest import FAST
 from .stub_engine import StubEngine
@@ -84,6 +85,13 @@ def test_split_caller() -> None:
     assert data == {"a": 1, "_caller_worker_id": "w-1"}  # not mutated
     assert split_caller([1]) == ([1], None)
     assert split_caller({"_caller_worker_id": 5}) == ({}, None)
+
+
+def test_pop_caller_takes_the_key_out_in_place() -> None:
+    data = {"a": 1, "_caller_worker_id": "w-1"}
+    assert pop_caller(data) == "w-1" and data == {"a": 1}
+    assert pop_caller(data) is None and pop_caller([1]) is None
+    assert pop_caller({"_caller_worker_id": 5}) is None
 
 
 async def test_results_and_context(engine: StubEngine, codec: Any) -> None:
@@ -283,3 +291,52 @@ async def test_a_changed_binding_is_re_registered(
             await stub.next(TriggerRegistrationResult)
         assert [b.config for b in provider.registered] == [config, {"every": 2}]
         assert [b.config for b in provider.unregistered] == [config]
+
+
+LEAKY: contextvars.ContextVar[str] = contextvars.ContextVar("leaky", default="fresh")
+
+
+@function("pool::leak")
+async def leak(data: Any) -> str:
+    seen = LEAKY.get()
+    LEAKY.set(f"left behind by call {data}")
+    return seen
+
+
+@function("pool::quick")
+async def quick(data: Any) -> Any:
+    return data
+
+
+async def test_pooled_workers_give_every_invocation_fresh_contextvars(engine: StubEngine) -> None:
+    async with connect(
+        engine.url, workers=[Worker("pool", functions=[leak])], reconnect=FAST
+    ) as conn:
+        stub = engine.connections[0]
+        answers = [(await stub.call("pool::leak", i)).result for i in range(3)]
+        assert answers == ["fresh"] * 3
+        assert conn._handlers.statistics().workers == 1  # the same worker ran all three
+
+
+async def test_the_pool_grows_for_a_burst_and_is_reused_after(engine: StubEngine) -> None:
+    async with connect(
+        engine.url, workers=[Worker("pool", functions=[quick])], max_in_flight=8, reconnect=FAST
+    ) as conn:
+        stub = engine.connections[0]
+
+        async def burst(tag: str) -> list[Any]:
+            ids = [f"00000000-0000-4000-8000-{i:012x}" for i in range(16)]
+            for i, iid in enumerate(ids):
+                await stub.send(
+                    InvokeFunction(invocation_id=iid, function_id="pool::quick", data=f"{tag}{i}")
+                )
+            got = [await stub.next(InvocationResult) for _ in ids]
+            return sorted(a.result for a in got if a.error is None)
+
+        first = await burst("a")
+        grown = conn._handlers.statistics().workers
+        assert 1 <= grown <= 8  # never more workers than max_in_flight
+        second = await burst("b")
+        assert len(first) == len(second) == 16  # 8 running + 8 queued: none refused
+        stats = conn._handlers.statistics()
+        assert stats.workers == grown and stats.in_flight == stats.queued == stats.refused == 0

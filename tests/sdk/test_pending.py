@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import anyio
 import pytest
 
 from engine.protocol import ErrorBody, InvocationResult
-from workers.sdk import ConnectionLost, FunctionNotFound
+from workers.sdk import ConnectionLost, FunctionNotFound, InvocationTimeout
 from workers.sdk._pending import PendingCalls
 
 
@@ -75,3 +76,33 @@ async def test_first_outcome_wins() -> None:
         table.resolve_nowait(result(iid, result="first"))
         table.fail_all_nowait("connection_lost", "gone")
         assert await slot.wait() == "first"
+
+
+async def test_the_deadline_timer_settles_the_slot_as_timed_out() -> None:
+    table = PendingCalls()
+    iid = str(uuid.uuid4())
+    slot = table.open("a::b", iid, asyncio.get_running_loop(), timeout=0)
+    try:
+        with pytest.raises(InvocationTimeout) as info:
+            await slot.wait()
+    finally:
+        table.close(slot)
+    assert (info.value.function_id, info.value.invocation_id) == ("a::b", iid)
+    assert "within 0s" in info.value.message and len(table) == 0
+
+
+async def test_one_timer_serves_every_deadline_in_order() -> None:
+    table = PendingCalls()
+    loop = asyncio.get_running_loop()
+    late = table.open("a::late", str(uuid.uuid4()), loop, timeout=30)
+    soon = table.open("a::soon", str(uuid.uuid4()), loop, timeout=0)
+    never = table.open("a::never", str(uuid.uuid4()), loop)
+    with pytest.raises(InvocationTimeout):
+        await soon.wait()
+    assert not late.done and not never.done  # re-armed for the later deadline, not fired
+    table.close(soon)
+    table.close(late)
+    table.close(late)  # idempotent
+    table.close(never)
+    assert len(table) == 0
+    assert not table.resolve_nowait(result(late.invocation_id, result=1))

@@ -5,14 +5,28 @@ from __future__ import annotations
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from engine.protocol import Ping, encode_json
+from engine.protocol import Message, Ping, encode_json
 from workers.sdk import AuthenticationError, Worker, connect
-from workers.sdk._session import Disconnected, open_session
+from workers.sdk._session import Disconnected, Session, open_session
 
 from .conftest import FAST
 from .stub_engine import StubEngine
 
 WORKER = Worker("plain")
+
+
+class Recorder:
+    """A session receiver that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.lost = 0
+
+    def message_received(self, session: Session, message: Message) -> None:
+        self.messages.append(message)
+
+    def session_lost(self, session: Session) -> None:
+        self.lost += 1
 
 
 async def test_msgpack_falls_back_to_json_when_the_engine_ignores_the_subprotocol() -> None:
@@ -31,20 +45,24 @@ async def test_refused_connections_are_disconnected() -> None:
     async with StubEngine() as probe:
         url = probe.url
     with pytest.raises(Disconnected):
-        await open_session(url, codec="msgpack", token=None, open_timeout=1)
+        await open_session(url, codec="msgpack", token=None, open_timeout=1, receiver=Recorder())
 
 
 async def test_other_http_refusals_are_disconnected() -> None:
     async with StubEngine(http_status=500) as engine:
         with pytest.raises(Disconnected, match="500"):
-            await open_session(engine.url, codec="json", token=None, open_timeout=1)
+            await open_session(
+                engine.url, codec="json", token=None, open_timeout=1, receiver=Recorder()
+            )
 
 
 @pytest.mark.parametrize("status", [401, 403])
 async def test_auth_refusals(status: int) -> None:
     async with StubEngine(http_status=status) as engine:
         with pytest.raises(AuthenticationError):
-            await open_session(engine.url, codec="json", token="t", open_timeout=1)
+            await open_session(
+                engine.url, codec="json", token="t", open_timeout=1, receiver=Recorder()
+            )
 
 
 @pytest.mark.parametrize("first", [encode_json(Ping()), "{not json", '{"type": "nosuch"}'])
@@ -56,7 +74,7 @@ async def test_hello_must_come_first(first: str) -> None:
     async with serve(handler, "127.0.0.1", 0) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         session = await open_session(
-            f"ws://127.0.0.1:{port}", codec="json", token=None, open_timeout=1
+            f"ws://127.0.0.1:{port}", codec="json", token=None, open_timeout=1, receiver=Recorder()
         )
         try:
             with pytest.raises(Disconnected, match="first frame|workerregistered"):
@@ -64,4 +82,4 @@ async def test_hello_must_come_first(first: str) -> None:
         finally:
             await session.aclose()
         with pytest.raises(Disconnected):
-            await session.receive()
+            session.send_nowait(Ping())

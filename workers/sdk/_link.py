@@ -15,10 +15,12 @@ open a socket, serve it until it drops, wait a backoff delay, repeat. One socket
    frames in order, so any answer means every registration is applied. Only then is the state
    CONNECTED (and, the first time, ``task_status.started()`` lets ``__aenter__`` return).
 
-A reader task runs alongside from step 2. It resolves pending calls, starts one task per
-invocation or provider request in the connection's group, answers ``ping``, and never waits on a
-handler. When the socket drops, every pending call fails with ``connection_lost`` at once and the
-state goes to RECONNECTING; calls made meanwhile wait (within their own timeout) for CONNECTED.
+From the hello on, the session hands every message to :meth:`Link.message_received`, called
+from the socket's ``data_received`` (there is no reader task). It resolves pending calls, queues
+invocations in the handler pool (or refuses them), starts a task per trigger-provider request,
+answers ``ping``, and never waits. When the socket drops, every pending call fails with
+``connection_lost`` at once and the state goes to RECONNECTING; calls made meanwhile wait (within
+their own timeout) for CONNECTED.
 
 A refused token or ``WORKER_NAMESPACE_CONFLICT`` is fatal: FAILED, no retry. Before the first
 readiness the error is raised out of ``supervise`` (so out of ``__aenter__``); afterwards it is
@@ -33,13 +35,11 @@ import uuid
 from typing import Any
 
 import anyio
-from anyio import CancelScope
 from anyio.abc import TaskGroup, TaskStatus
 from pydantic import BaseModel
 
 from engine.protocol import (
     ErrorMessage,
-    FrameError,
     InvocationResult,
     InvokeFunction,
     Message,
@@ -54,6 +54,7 @@ from engine.protocol import (
     WorkerRegistered,
 )
 
+from ._frames import WireFrame
 from ._handlers import Handlers
 from ._pending import PendingCalls
 from ._session import Disconnected, Session, open_session
@@ -134,6 +135,7 @@ class Link:
         self._fatal: SdkError | None = None
         self._ready_once = False
         self._rng = random.Random()
+        self._tg: TaskGroup | None = None
 
     async def supervise(
         self, tg: TaskGroup, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -147,6 +149,7 @@ class Link:
             AuthenticationError, RegistrationRejectedError: a fatal refusal before the first
                 readiness (afterwards it is stored in ``failure`` and this returns).
         """
+        self._tg = tg
         attempt = 0
         while True:
             was_ready = False
@@ -156,9 +159,10 @@ class Link:
                     codec=self.options.codec,
                     token=self.options.token,
                     open_timeout=self.options.default_timeout,
+                    receiver=self,
                 )
                 try:
-                    was_ready = await self._serve(session, tg, task_status)
+                    was_ready = await self._serve(session, task_status)
                 finally:
                     self._lost(session)
                     await session.aclose()
@@ -176,7 +180,7 @@ class Link:
             log.info("reconnecting to %s in %.2fs (attempt %d)", self.options.url, delay, attempt)
             await anyio.sleep(delay)
 
-    async def _serve(self, session: Session, tg: TaskGroup, task_status: TaskStatus[None]) -> bool:
+    async def _serve(self, session: Session, task_status: TaskStatus[None]) -> bool:
         """Handshake on ``session``, then serve it until it drops; True if it got ready."""
         with anyio.move_on_after(self.options.default_timeout) as waited:
             hello = await session.hello()
@@ -184,19 +188,15 @@ class Link:
             raise Disconnected("no workerregistered from the engine")
         previous, self.hello = self.hello, hello
         ready = False
-        async with anyio.create_task_group() as own:
-            own.start_soon(self._read, session, tg, own.cancel_scope)
-            # Nothing may raise out of this block: the group would wrap it in an ExceptionGroup.
-            try:
-                await self._handshake(session, previous)
-            except (Disconnected, InvocationError, TimeoutError) as exc:
-                if self._fatal is None:  # a fatal refusal is reported once, by supervise()
-                    log.warning("handshake with %s failed: %r", self.options.url, exc)
-                own.cancel_scope.cancel()
-            else:
-                ready = True
-                self._ready(task_status)
-                await anyio.sleep_forever()
+        try:
+            await self._handshake(session, previous)
+        except (Disconnected, InvocationError, TimeoutError) as exc:
+            if self._fatal is None:  # a fatal refusal is reported once, by supervise()
+                log.warning("handshake with %s failed: %r", self.options.url, exc)
+        else:
+            ready = True
+            self._ready(task_status)
+            await session.wait_closed()
         if self._fatal is not None:
             raise self._fatal
         return ready
@@ -269,49 +269,43 @@ class Link:
             except Disconnected:
                 log.debug("registration change deferred to the next connection")
 
-    # -- the reader ------------------------------------------------------------------------------
+    # -- the receiver (called by the session, from data_received) -----------------------------
 
-    async def _read(self, session: Session, tg: TaskGroup, scope: CancelScope) -> None:
-        try:
-            while self._fatal is None:
-                try:
-                    msg = await session.receive()
-                except FrameError as exc:
-                    log.warning("ignoring a bad frame from the engine: %s", exc)
-                    continue
-                if msg is not None:
-                    self._dispatch_nowait(session, tg, msg)
-        except Disconnected as exc:
-            log.info("socket closed: %s", exc)
-        self._lost(session)
-        scope.cancel()
-
-    def _dispatch_nowait(self, session: Session, tg: TaskGroup, msg: Message) -> None:
-        match msg:
+    def message_received(self, session: Session, message: Message) -> None:
+        """Dispatch one message from the engine; never waits."""
+        tg = self._tg
+        assert tg is not None
+        if self._fatal is not None:
+            return  # failed for good: the socket is closing, serve nothing more
+        match message:
             case InvocationResult():
-                if not self._pending.resolve_nowait(msg):
-                    log.debug("dropping a late answer for %s", msg.invocation_id)
+                if not self._pending.resolve_nowait(message):
+                    log.debug("dropping a late answer for %s", message.invocation_id)
             case InvokeFunction():
-                if self._handlers.admit_nowait():
-                    tg.start_soon(self._handlers.serve_invocation, session, msg)
-                elif (answer := self._handlers.overloaded(msg)) is not None:
-                    tg.start_soon(_send_quietly, session, answer)
+                if not self._handlers.admit_nowait(tg, session, message):
+                    refusal = self._handlers.refusal(message)
+                    if refusal is not None:
+                        _answer_quietly(session, refusal)
             case RegisterTrigger():
-                tg.start_soon(self._handlers.register_trigger, session, msg)
+                tg.start_soon(self._handlers.register_trigger, session, message)
             case UnregisterTrigger():
-                tg.start_soon(self._handlers.unregister_trigger, msg)
+                tg.start_soon(self._handlers.unregister_trigger, message)
             case Ping():
-                tg.start_soon(_send_quietly, session, Pong())
+                _answer_quietly(session, Pong())
             case RegistrationRejected():
-                self._rejected(msg)
+                self._rejected(session, message)
             case TriggerRegistrationResult(error=error) if error is not None:
-                log.warning("engine refused trigger %s: %s", msg.id, error.message)
+                log.warning("engine refused trigger %s: %s", message.id, error.message)
             case ErrorMessage(error=error):
                 log.warning("engine reported %s: %s", error.code, error.message)
             case _:
-                log.debug("ignoring %s from the engine", msg.type)
+                log.debug("ignoring %s from the engine", message.type)
 
-    def _rejected(self, msg: RegistrationRejected) -> None:
+    def session_lost(self, session: Session) -> None:
+        """The socket closed: fail its calls now, not when the supervisor gets round to it."""
+        self._lost(session)
+
+    def _rejected(self, session: Session, msg: RegistrationRejected) -> None:
         error = RegistrationRejectedError(
             msg.code,
             msg.namespace,
@@ -320,14 +314,21 @@ class Link:
             owner_worker_id=msg.owner_worker_id,
         )
         if msg.code == WORKER_CONFLICT:
+            # Stop serving: fail the calls in flight (the handshake's health check included) and
+            # close the socket, so _serve() wakes up and raises the error.
             self._fatal = error
+            self._lost(session)
+            session.close_nowait()
         else:
             log.warning("registration rejected: %s", error)
             self.rejected.append(msg)
 
 
-async def _send_quietly(session: Session, msg: BaseModel) -> None:
+def _answer_quietly(session: Session, answer: BaseModel | WireFrame) -> None:
     try:
-        await session.send(msg)
+        if isinstance(answer, BaseModel):
+            session.send_nowait(answer)
+        else:
+            session.send_wire_nowait(answer)
     except Disconnected:
-        log.debug("dropping %s: connection gone", type(msg).__name__)
+        log.debug("dropping an answer: connection gone")

@@ -2,14 +2,21 @@
 
 ``async with connect(workers=[...]) as conn`` returns once the engine has applied every
 registration. The connection owns one anyio task group for its whole life: the link supervisor
-(see :mod:`workers.sdk._link`) and one task per handler invocation run in it and nowhere else, so
-leaving the block cancels every handler and closes the socket. Meanwhile ``conn.trigger()``,
-``trigger_void()`` and ``enqueue()`` call other functions, and ``register_function()`` and
-``bind()`` change what is served; those changes survive reconnects.
+(see :mod:`workers.sdk._link`), the pool of handler workers (see :mod:`workers.sdk._handlers`)
+and provider requests run in it and nowhere else, so leaving the block cancels every handler and
+closes the socket. Meanwhile ``conn.trigger()``, ``trigger_void()`` and ``enqueue()`` call other
+functions, and ``register_function()`` and ``bind()`` change what is served; those changes
+survive reconnects.
+
+The SDK runs on asyncio only (uvloop welcome; ``anyio.run(..., backend="asyncio")``): the path a
+call takes (see :mod:`workers.sdk._calls` and :mod:`workers.sdk._session`) uses asyncio futures,
+timers and protocols directly, where anyio's equivalents cost 5-20 times more per call.
+Structured concurrency is kept: every task still runs in the connection's anyio task group.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -23,7 +30,7 @@ from engine.protocol import (
     UnregisterTrigger,
 )
 
-from ._calls import Caller, ambient_call
+from ._calls import Caller
 from ._handlers import Handlers
 from ._link import Link
 from ._pending import PendingCalls
@@ -126,10 +133,16 @@ class Connection:
         Raises:
             AuthenticationError: the engine refused the token (no retry).
             RegistrationRejectedError: ``WORKER_NAMESPACE_CONFLICT`` (no retry).
-            InvalidState: the connection was already entered.
+            InvalidState: the connection was already entered, or the event loop is not asyncio's
+                (the SDK's hot path uses asyncio primitives directly; run it under
+                ``anyio.run(..., backend="asyncio")``, as :func:`~workers.sdk.run` does).
         """
         if self._tg is not None:
             raise InvalidState("a Connection can be entered only once")
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # another event loop (trio): nothing here would work
+            raise InvalidState("the worker SDK runs on asyncio only (uvloop welcome)") from None
         self._tg = tg = anyio.create_task_group()
         await tg.__aenter__()
         try:
@@ -227,8 +240,8 @@ class Connection:
                 ``InvocationStopped`` and ``ConnectionLost`` for those cases.
             InvalidState: the connection is closed (the fatal error if it failed).
         """
-        return await self.dispatch(
-            ambient_call(function_id, data, "sync", None, timeout, metadata, namespace)
+        return await self._caller.ambient(
+            function_id, data, "sync", None, timeout, metadata, namespace
         )
 
     async def trigger_void(
@@ -245,9 +258,7 @@ class Connection:
             ConnectionLost: the socket dropped while sending.
             InvocationTimeout: not connected within ``default_timeout``.
         """
-        await self.dispatch(
-            ambient_call(function_id, data, "void", None, None, metadata, namespace)
-        )
+        await self._caller.ambient(function_id, data, "void", None, None, metadata, namespace)
 
     async def enqueue(
         self,
@@ -267,8 +278,8 @@ class Connection:
         Raises:
             InvocationError: refused (e.g. ``enqueue_error`` when no queue module runs).
         """
-        receipt: str = await self.dispatch(
-            ambient_call(function_id, data, "enqueue", queue, timeout, metadata, namespace)
+        receipt: str = await self._caller.ambient(
+            function_id, data, "enqueue", queue, timeout, metadata, namespace
         )
         return receipt
 

@@ -10,16 +10,19 @@ first call follows the whole call chain.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator, Mapping
+import types
+from collections.abc import Awaitable, Coroutine, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote
 
 from .errors import NoContextError
 from .types import REALM_BAGGAGE_KEY, CallKind
 
 __all__ = ["Call", "Dispatcher", "Context", "current_context", "parse_baggage", "realm_of"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,15 +169,15 @@ class Context:
         namespace: str | None,
     ) -> Call:
         return Call(
-            function_id=function_id,
-            data=data,
-            kind=kind,
-            queue=queue,
-            timeout=timeout,
-            metadata=metadata,
-            namespace=namespace,
-            traceparent=self.traceparent,
-            baggage=self.baggage,
+            function_id,
+            data,
+            kind,
+            queue,
+            timeout,
+            metadata,
+            namespace,
+            self.traceparent,
+            self.baggage,
         )
 
 
@@ -210,3 +213,42 @@ def bind_context(ctx: Context) -> Iterator[Context]:
         yield ctx
     finally:
         _CURRENT.reset(token)
+
+
+def run_bound(ctx: Context, coro: Coroutine[Any, Any, T]) -> Awaitable[T]:
+    """Await ``coro`` in a fresh copy of the current contextvars, with ``ctx`` current.
+
+    What a task of its own would give the handler, without the task: the SDK runs handlers in
+    a pool of long-lived worker tasks, and a context variable one handler sets (without
+    resetting it) must not leak into the next invocation that worker runs. Cancellation and
+    exceptions pass through unchanged; tasks the handler starts inherit its context.
+    """
+    context = contextvars.copy_context()
+    context.run(_CURRENT.set, ctx)
+    return _drive(context, coro)
+
+
+@types.coroutine
+def _drive(context: contextvars.Context, coro: Coroutine[Any, Any, T]) -> Generator[Any, Any, T]:
+    # A coroutine's steps run in whatever context calls send()/throw(), so stepping it through
+    # context.run() runs all of it in ``context``. What it yields (futures to wait on) goes up to
+    # the enclosing task unchanged, and what the task sends or throws back comes down again.
+    send, throw = coro.send, coro.throw
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            if error is None:
+                yielded = context.run(send, value)
+            else:
+                yielded, error = context.run(throw, error), None
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        try:
+            value = yield yielded
+        except GeneratorExit:
+            context.run(coro.close)
+            raise
+        except BaseException as exc:  # cancellation included: the handler decides what it means
+            value, error = None, exc

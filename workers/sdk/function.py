@@ -107,7 +107,9 @@ class FunctionDef:
                     invocation_id=ctx.invocation_id,
                 ) from exc
         args = (data, ctx) if self.takes_context else (data,)
-        if self.timeout is None:
+        if self.timeout is None and self.is_async:  # the common case, one coroutine less
+            result = await self.handler(*args)
+        elif self.timeout is None:
             result = await self._call(args)
         else:
             with anyio.move_on_after(self.timeout) as scope:
