@@ -27,6 +27,7 @@ call's own answer (which comes after the worker's post-processing).
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
 from typing import Any
@@ -48,7 +49,7 @@ def _decode(frame: str | bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-class Relay:
+class Relay(abc.ABC):
     """Common state: the head (``id``, ``created``, ``model``) and whether the client got bytes."""
 
     def __init__(self, include_usage: bool) -> None:
@@ -57,22 +58,22 @@ class Relay:
         self.started = False
         self.error: dict[str, Any] | None = None
 
+    @abc.abstractmethod
     def feed(self, frame: str | bytes) -> bytes:
         """The SSE bytes for one frame of the worker's stream (empty: nothing to send yet)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def finish(self, result: dict[str, Any] | None) -> bytes:
         """The bytes that end the stream: the final and usage chunks, an error event, ``[DONE]``.
 
         Args:
             result: the call's answer (None when it failed).
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def stream_result(self) -> dict[str, Any] | None:
         """Once the worker's stream has ended: a ``result`` for :meth:`finish` if the stream
         itself said everything (so the call's own answer need not be awaited), else None."""
-        raise NotImplementedError
 
     def _out(self, data: bytes) -> bytes:
         self.started = self.started or bool(data)
