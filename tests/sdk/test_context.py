@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from workers.sdk import Call, Context, NoContextError, current_context
-from workers.sdk.context import bind_context, parse_baggage, peek_context, realm_of, run_bound
+from workers.sdk.context import bind_context, parse_baggage, peek_context, realm_of, role_of, run_bound
 
 
 class Recorder:
@@ -56,6 +56,21 @@ def test_parse_baggage(header: str | None, entries: dict[str, str]) -> None:
 def test_realm_of(baggage: str | None, realm: str | None) -> None:
     assert realm_of(baggage) == realm
     assert Context("a::b", Recorder(), baggage=baggage).realm == realm
+
+
+@pytest.mark.parametrize(
+    ("baggage", "role"),
+    [
+        (None, "system"),
+        ("userId=alice", "system"),
+        ("agentos-realm=acme,agentos-role=client", "client"),
+        ("agentos-role=worker;p=1", "worker"),
+        ("x-agentos-role=client", "system"),
+    ],
+)
+def test_role_of(baggage: str | None, role: str) -> None:
+    assert role_of(baggage) == role
+    assert Context("a::b", Recorder(), baggage=baggage).role == role
 
 
 def test_current_context_outside_a_handler_raises() -> None:

@@ -43,14 +43,11 @@ __all__ = [
     "REALM_PATTERN",
     "RealmState",
     "act_in",
-    "caller_role",
     "describe",
     "parse",
     "require_operator",
     "target_realm",
 ]
-
-ROLE_BAGGAGE_KEY = "agentos-role"
 
 log = logging.getLogger(__name__)
 
@@ -102,19 +99,6 @@ def target_realm(ctx: Context, named: str | None) -> str | None:
     return named
 
 
-async def caller_role(ctx: Context) -> str:
-    """The role of the caller's credential, as the engine asserted it.
-
-    The engine writes ``agentos-role=<role>`` into the call's baggage for every caller that is
-    not ``system`` (and removes any such entry a caller sent), over the bus and over HTTP alike.
-    """
-    for item in (ctx.baggage or "").split(","):
-        key, _, value = item.partition("=")
-        if key.strip() == ROLE_BAGGAGE_KEY:
-            return value.split(";", 1)[0].strip() or "unknown"
-    return "system"
-
-
 async def require_operator(ctx: Context, what: str) -> None:
     """Refuse unless the caller is an operator: realm-unbound and of the ``system`` role.
 
@@ -123,7 +107,7 @@ async def require_operator(ctx: Context, what: str) -> None:
     """
     if ctx.realm is not None:
         raise Forbidden(f"{what} needs the system role; realm {ctx.realm!r} callers may not")
-    role = await caller_role(ctx)
+    role = ctx.role
     if role != "system":
         raise Forbidden(f"{what} needs the system role; the caller is {role!r}")
 
@@ -140,7 +124,7 @@ async def act_in(ctx: Context, named: str | None) -> RealmState:
     """
     realm = target_realm(ctx, named)
     if ctx.realm is None and realm is not None:
-        role = await caller_role(ctx)
+        role = ctx.role
         if role not in ("system", "worker"):
             raise Forbidden(f"a {role!r} credential without a realm cannot act in realm {realm!r}")
     return RealmState.of(ctx, realm)

@@ -18,9 +18,9 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote
 
 from .errors import NoContextError
-from .types import REALM_BAGGAGE_KEY, CallKind
+from .types import REALM_BAGGAGE_KEY, ROLE_BAGGAGE_KEY, CallKind
 
-__all__ = ["Call", "Dispatcher", "Context", "current_context", "parse_baggage", "realm_of"]
+__all__ = ["Call", "Dispatcher", "Context", "current_context", "parse_baggage", "realm_of", "role_of"]
 
 T = TypeVar("T")
 
@@ -81,6 +81,17 @@ def realm_of(baggage: str | None) -> str | None:
     return parse_baggage(baggage).get(REALM_BAGGAGE_KEY) or None
 
 
+def role_of(baggage: str | None) -> str:
+    """The caller's role from the ``agentos-role`` baggage entry; ``system`` when absent.
+
+    The engine writes the entry for every caller that is not ``system`` and removes any entry a
+    caller sent, so a handler can trust it.
+    """
+    if not baggage or ROLE_BAGGAGE_KEY not in baggage:
+        return "system"
+    return parse_baggage(baggage).get(ROLE_BAGGAGE_KEY) or "system"
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     """What a handler knows about the invocation it serves.
@@ -93,6 +104,7 @@ class Context:
         traceparent: the W3C trace context of the call, passed on to onward calls.
         baggage: the W3C baggage of the call, passed on to onward calls.
         realm: the realm the call runs in (from the ``agentos-realm`` baggage entry), or None.
+        role: the caller's role (from the ``agentos-role`` baggage entry), ``system`` if absent.
     """
 
     function_id: str
@@ -106,6 +118,10 @@ class Context:
     @property
     def realm(self) -> str | None:
         return realm_of(self.baggage)
+
+    @property
+    def role(self) -> str:
+        return role_of(self.baggage)
 
     async def trigger(
         self,

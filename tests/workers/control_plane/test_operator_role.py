@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.control_plane._state import caller_role, require_operator
+from workers.control_plane._state import require_operator
 from workers.sdk import Context
 
 
@@ -18,8 +18,8 @@ def context(baggage: str | None) -> Context:
     ("agentos-role=client", "client"),
     ("k=v,agentos-role=worker", "worker"),
 ])
-async def test_caller_role_comes_from_the_engine_asserted_baggage(baggage: str | None, role: str) -> None:
-    assert await caller_role(context(baggage)) == role
+def test_caller_role_comes_from_the_engine_asserted_baggage(baggage: str | None, role: str) -> None:
+    assert context(baggage).role == role
 
 
 @pytest.mark.parametrize("baggage", ["agentos-role=client", "agentos-role=worker", "agentos-realm=a"])
