@@ -220,7 +220,7 @@ class AgentAdmin:
 
 
 def define(function_id: str, handler: Handler, description: str,
-           request_format: dict[str, Any]) -> FunctionDef:
+           request_format: dict[str, Any], metadata: dict[str, Any] | None = None) -> FunctionDef:
     """A :class:`FunctionDef` serving ``handler`` (a bound method or closure) as ``function_id``."""
 
     async def serve(data: Any, ctx: Context) -> Any:
@@ -228,4 +228,4 @@ def define(function_id: str, handler: Handler, description: str,
 
     serve.__name__ = serve.__qualname__ = function_id.replace("::", "_")
     return FunctionDef.of(function(function_id, description=description,
-                                   request_format=request_format)(serve))
+                                   request_format=request_format, metadata=metadata)(serve))

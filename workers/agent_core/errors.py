@@ -14,7 +14,11 @@ One root, drawn here::
         ├── Conflict             conflict            a compare-and-set lost too many races
         ├── AgentCorrupt         agent_corrupt       a stored agent record no longer validates
         ├── LlmBadResponse       llm_bad_response    llm::complete answered something unusable
-        └── ChannelError         channel_error       a data channel could not be opened or read
+        ├── ChannelError         channel_error       a data channel could not be opened or read
+        ├── InjectionDetected    injection_detected  the user's message looks like a prompt injection
+        ├── ScanFailed           scan_failed         the injection scanner is registered but failed
+        ├── RunNotFound          run_not_found       no paused/finished run with that id
+        └── RunNotReady          run_not_ready       a resume arrived before its run was saved (retried)
 
 Errors of ``llm::complete`` itself (``budget_exceeded``, ``llm_upstream_error``, …) are passed
 on to the caller of ``agent::chat`` with their own code unchanged. Errors of *tools* never end
@@ -40,6 +44,10 @@ __all__ = [
     "AgentCorrupt",
     "LlmBadResponse",
     "ChannelError",
+    "InjectionDetected",
+    "ScanFailed",
+    "RunNotFound",
+    "RunNotReady",
 ]
 
 
@@ -94,3 +102,19 @@ class LlmBadResponse(AgentCoreError):
 
 class ChannelError(AgentCoreError):
     CODE = "channel_error"
+
+
+class InjectionDetected(AgentCoreError):
+    CODE = "injection_detected"
+
+
+class ScanFailed(AgentCoreError):
+    CODE = "scan_failed"
+
+
+class RunNotFound(AgentCoreError):
+    CODE = "run_not_found"
+
+
+class RunNotReady(AgentCoreError):
+    CODE = "run_not_ready"

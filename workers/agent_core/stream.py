@@ -7,6 +7,7 @@ it ends::
 
     {"object": "agentos.tool_event", "event": "tool_call", "id", "function_id", "arguments"}
     {"object": "agentos.tool_event", "event": "tool_result", "id", "function_id", "ok", "content"}
+    {"object": "agentos.tool_event", "event": "approval_required", "id", "function_id", "approval_id"}
 
 The run ends with one ``{"object": "agentos.result", ...}`` frame carrying the same dict
 ``agent::chat`` returns (or ``{"object": "agentos.error", "error": {code, message}}``), and the
@@ -122,6 +123,11 @@ class RunStream:
     ) -> None:
         await self._send({"object": TOOL_EVENT, "event": "tool_result", "id": call_id,
                           "function_id": function_id, "ok": ok, "content": content})
+
+    async def approval(self, call_id: str, function_id: str | None, approval_id: str) -> None:
+        """The call waits for a human (the run pauses after this round)."""
+        await self._send({"object": TOOL_EVENT, "event": "approval_required", "id": call_id,
+                          "function_id": function_id, "approval_id": approval_id})
 
     async def result(self, result: dict[str, Any]) -> None:
         await self._send({"object": "agentos.result", **result})

@@ -125,6 +125,15 @@ class FunctionInfo(BaseModel):
     function_id: str
     description: str | None = None
     request_format: Any = None
+    metadata: Any = None
+    """Registration metadata; agent-core reads ``output_taint`` (labels a result carries)."""
+
+    def output_taint(self) -> frozenset[str]:
+        """The taint labels this function declares for its results (``metadata.output_taint``)."""
+        labels = self.metadata.get("output_taint") if isinstance(self.metadata, Mapping) else None
+        if not isinstance(labels, list):
+            return frozenset()
+        return frozenset(label for label in labels if isinstance(label, str))
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,8 @@ from workers.sdk import Context, InvocationError, Worker
 from .admin import AgentAdmin, AgentRef, define
 from .agents import AgentStore, ensure_runnable
 from .loop import ChatRequest, RunSettings, run_chat
+from .resume import Resumer, ResumeRequest, RunRef, RunsListRequest
+from .screening import ScreenPolicy
 from .spec import parse_request
 from .stream import open_stream
 from .templates import TemplateLibrary
@@ -50,13 +52,27 @@ class AgentCoreConfig(BaseModel):
     stop_after_repeats: Annotated[int, Field(ge=2)] = 5
     session_max_messages: Annotated[int, Field(ge=2)] = 100
     stream_drain_timeout_s: Seconds = 10.0
+    injection_input: Literal["block", "warn", "off"] = "block"
+    """What a user message the injection scanner flags does (see :mod:`.screening`)."""
+    injection_tools: Literal["withhold", "warn", "off"] = "withhold"
+    """What a tool result the injection scanner flags does."""
+    scan_timeout_s: Seconds = 10.0
+    resume_lease_s: Seconds = 900.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AgentCoreConfig:
-        """Defaults, with ``AGENTOS_AGENTS_DIR`` naming the templates directory if set."""
+        """Defaults, overridden by ``AGENTOS_AGENTS_DIR`` (the templates directory),
+        ``AGENTOS_INJECTION_INPUT`` (block|warn|off) and ``AGENTOS_INJECTION_TOOLS``
+        (withhold|warn|off)."""
         env = os.environ if env is None else env
-        directory = env.get("AGENTOS_AGENTS_DIR")
-        return cls(agents_dir=Path(directory)) if directory else cls()
+        values: dict[str, Any] = {}
+        if env.get("AGENTOS_AGENTS_DIR"):
+            values["agents_dir"] = Path(env["AGENTOS_AGENTS_DIR"])
+        if env.get("AGENTOS_INJECTION_INPUT"):
+            values["injection_input"] = env["AGENTOS_INJECTION_INPUT"]
+        if env.get("AGENTOS_INJECTION_TOOLS"):
+            values["injection_tools"] = env["AGENTOS_INJECTION_TOOLS"]
+        return cls.model_validate(values)
 
     def run_settings(self) -> RunSettings:
         return RunSettings(
@@ -65,6 +81,8 @@ class AgentCoreConfig(BaseModel):
             max_repeats=self.max_repeats, stop_after_repeats=self.stop_after_repeats,
             session_max_messages=self.session_max_messages,
             stream_drain_timeout_s=self.stream_drain_timeout_s,
+            screen=ScreenPolicy(self.injection_input, self.injection_tools, self.scan_timeout_s),
+            resume_lease_s=self.resume_lease_s,
         )
 
 
@@ -92,6 +110,8 @@ class AgentCore:
         self.store = AgentStore(wall_clock)
         self.admin = AgentAdmin(self.store, self.templates)
         self.clock, self.wall_clock = clock, wall_clock
+        self.runs = Resumer(self.store, self.settings, source=self.channel_source, clock=clock,
+                            wall_clock=wall_clock)
 
     def channel_source(self, ctx: Context) -> Context | str:
         """Where channel ends are opened: the configured URL, else the handler's connection."""
@@ -143,6 +163,15 @@ class AgentCore:
                        ChatRequest.model_json_schema()),
                 define("agent::list_tools", self.list_tools,
                        "The tools an agent's runs are offered", ref),
+                define("agent::resume_run", self.runs.resume_run,
+                       "Go on with a run paused for approval once it is decided (queued by approval::decide)",
+                       ResumeRequest.model_json_schema(), metadata={"min_role": "worker"}),
+                define("agent::run_get", self.runs.run_get,
+                       "A run that paused for approval: its record and outcome",
+                       RunRef.model_json_schema()),
+                define("agent::runs_list", self.runs.runs_list,
+                       "Runs that paused for approval, by status and agent",
+                       RunsListRequest.model_json_schema()),
                 *self.admin.definitions(),
             ],
         )

@@ -114,6 +114,7 @@ STATUS_OF: dict[str, _Mapping] = {
     # requests the callee refused
     "invalid_arguments": _Mapping(400, "invalid_request_error"),
     "llm_bad_request": _Mapping(400, "invalid_request_error"),
+    "injection_detected": _Mapping(400, "invalid_request_error", no_retry=True),
     # who may use what
     "forbidden": _Mapping(403, "permission_error"),
     "llm_forbidden_model": _Mapping(403, "permission_error"),
@@ -129,6 +130,7 @@ STATUS_OF: dict[str, _Mapping] = {
     # the service behind us
     "llm_not_configured": _Mapping(503, "service_unavailable_error", no_retry=True),
     "llm_budget_check_failed": _Mapping(503, "service_unavailable_error"),
+    "scan_failed": _Mapping(503, "service_unavailable_error"),
     "function_not_found": _Mapping(503, "service_unavailable_error"),
     "worker_overloaded": _Mapping(503, "service_unavailable_error"),
     "llm_upstream_error": _Mapping(502, "upstream_error"),

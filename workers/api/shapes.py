@@ -94,7 +94,9 @@ def completion_from_agent(result: Mapping[str, Any], *, id: str, created: int, m
                      "finish_reason": finish_reason(result.get("finish_reason"))}],
         "usage": usage_of(result.get("usage")), "system_fingerprint": None,
         "agentos": {key: result.get(key) for key in ("agent_id", "model", "iterations", "tool_calls",
-                                                    "finish_reason", "cost_usd", "duration_ms")},
+                                                    "finish_reason", "cost_usd", "duration_ms",
+                                                    "run_id", "status", "approvals")
+                    if key in result},
     }
 
 

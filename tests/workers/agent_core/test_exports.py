@@ -17,6 +17,7 @@ def test_exports() -> None:
 
 def test_the_worker_serves_every_function() -> None:
     ids = [f.id for f in agent_core.AgentCore(agent_core.AgentCoreConfig(agents_dir=None)).worker().functions]
-    assert ids == ["agent::chat", "agent::list_tools", "agent::create", "agent::get", "agent::list",
+    assert ids == ["agent::chat", "agent::list_tools", "agent::resume_run", "agent::run_get",
+                   "agent::runs_list", "agent::create", "agent::get", "agent::list",
                    "agent::update", "agent::delete", "agent::pause", "agent::resume",
                    "agent::archive", "agent::templates::list", "agent::templates::get"]

@@ -94,7 +94,7 @@ async def test_a_function_without_schema_gets_an_open_object_schema(stack: Stack
     assert stack.tools.calls == [("tools::echo_x", {"x": 1})]
     assert result["tool_calls"][0]["ok"] is True
     # The tool learns who calls it from metadata, not from model-written arguments.
-    assert stack.tools.metadata == [{"agent_id": "helper", "agent_depth": 0}]
+    assert stack.tools.metadata == [{"agent_id": "helper", "agent_depth": 0, "taint": []}]
 
 
 async def test_a_tool_timeout_reaches_the_model_as_an_error(fake: FakeUpstream) -> None:
