@@ -32,6 +32,13 @@ Contract for workers at a sink (the enforcement helpers):
   result with its tool call id) and secrets as ``secret`` (the vault does not return values to
   anything but workers; whatever a worker derives from one it should label).
 
+The tools worker is such a worker (``workers/tools/sinks.py``): file_write, shell_exec,
+code_exec, http_request/web_fetch/web_search, memory_store and agent_send/agent_spawn call
+``taint::enforce`` with the run's labels (their call metadata ``taint``) and the outgoing text
+before they act. :data:`POLICY`, :func:`blocking` and the detector are pure, so a worker may
+apply them itself when this worker is not registered (``function_not_found``) — and must refuse
+when it is registered but fails.
+
 ``taint::detect {text}`` → ``{labels, findings}`` runs the detector alone; findings carry spans,
 never values.
 """
@@ -52,7 +59,8 @@ from .audit import AuditLog
 from .errors import Forbidden, parse_request
 from .pii import Finding, detect, labels_of, redact
 
-__all__ = ["LABELS", "POLICY", "SINKS", "TAINT_SCOPE", "Taint", "blocking"]
+__all__ = ["LABELS", "MAX_TEXT_CHARS", "POLICY", "SINKS", "TAINT_SCOPE", "Label", "Sink", "Taint",
+           "blocking"]
 
 TAINT_SCOPE = "security:taint"
 THREAD_ABOVE_CHARS = 65_536

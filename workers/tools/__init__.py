@@ -2,8 +2,10 @@
 
 Modules, one concern each::
 
-    identity   who calls (metadata agent_id/agent_depth), the request base model
+    identity   who calls (metadata agent_id/agent_depth/taint), the request base model
     policy     capability checks: security::check_capability, else the agent's record
+    sinks      the taint gate of the sink tools: taint::enforce, else the local policy
+    redaction  what may reach a log line (PII and secrets masked)
     workspace  per-agent directories; descriptor walks that never follow symlinks
     files      tool::file_read / file_write / file_list
     shell      tool::shell_exec (allowlist, no shell, scrubbed env, timeout, caps)

@@ -15,6 +15,14 @@ gets none. ``allow_agent_chat`` needs the parent's too. Calls go to agent-core
 (``agent::templates::get``, ``agent::create``, ``agent::chat``; ``agent_send`` with
 ``wait: false`` enqueues ``agent::chat`` on queue ``agent.inbox``); their errors pass through,
 and ``function_not_found`` becomes ``not_available``.
+
+**Taint** (:mod:`.sinks`). Both are ``llm`` sinks: what they carry becomes a model's prompt
+(the message, the new agent's name, description and system prompt), so a secret in it, or a run
+holding secrets, is refused. And taint travels with them, so a tainted run cannot launder its
+labels through another agent: ``agent_send`` passes the run's labels as ``taint`` in the
+``agent::chat`` metadata (the recipient's run starts with them), and ``agent_spawn`` tags the new
+agent ``taint:<label>`` for each (every run of that agent starts with them; the tools read the
+tags too).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from .errors import DepthExceeded, InvalidArguments, NotAvailable, RateLimited, 
 from .identity import Caller, Request, caller_of, parse
 from .policy import Policy, narrow
 from .ratelimit import SlidingWindow
+from .sinks import Gate
 
 __all__ = ["AGENT_NAME", "AgentTools", "SendRequest", "SpawnRequest", "depth_of"]
 
@@ -85,18 +94,17 @@ class AgentTools:
     """The two agent tools, with their rate limiters.
 
     Args:
+        gate: the taint check.
         clock: monotonic seconds (the rate windows).
     """
 
-    def __init__(self, config: ToolsConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.config = config
+    def __init__(self, config: ToolsConfig, gate: Gate, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config, self.gate = config, gate
         s = config.agents
         self.spawns = SlidingWindow(s.spawn_per_hour, 3600, max_keys=s.max_limiter_keys, clock=clock)
         self.messages = SlidingWindow(s.messages_per_minute, 60, max_keys=s.max_limiter_keys,
                                       clock=clock)
-
-    def _metadata(self, caller: Caller) -> dict[str, Any]:
-        return {"agent_id": caller.agent_id, "agent_depth": caller.depth}
 
     async def spawn(self, data: Any, ctx: Context) -> dict[str, Any]:
         req = parse(SpawnRequest, data)
@@ -107,6 +115,10 @@ class AgentTools:
         if depth > self.config.agents.max_depth:
             raise DepthExceeded(f"agent {caller.agent_id} is at depth {depth - 1}; agents may "
                                 f"nest at most {self.config.agents.max_depth} deep")
+        prompts = "\n".join(p for p in (req.name, req.description, req.system_prompt) if p)
+        await self.gate.enforce(ctx, caller, "llm", prompts, what="the new agent's prompts",
+                                policy=policy)
+        labels = await self.gate.labels(ctx, caller, policy)
         wait = self.spawns.try_acquire_nowait((caller.realm, caller.agent_id))
         if wait is not None:
             raise RateLimited(f"agent {caller.agent_id} may spawn {self.config.agents.spawn_per_hour} "
@@ -119,9 +131,11 @@ class AgentTools:
                                    for f in _CAP_FIELDS}
         granted["allow_agent_chat"] = bool(asked.get("allow_agent_chat")) and bool(
             held.get("allow_agent_chat"))
-        tags = [t for t in template.get("tags") or [] if isinstance(t, str)
-                and not t.startswith("depth:")][:29]
-        tags += ["spawned", f"depth:{depth}"]
+        template_tags = [t for t in template.get("tags") or [] if isinstance(t, str)]
+        taint_tags = sorted({f"taint:{label}" for label in labels}
+                            | {t for t in template_tags if t.startswith("taint:")})
+        tags = [t for t in template_tags if not t.startswith(("depth:", "taint:"))]
+        tags = [*tags[:max(29 - len(taint_tags), 0)], *taint_tags, "spawned", f"depth:{depth}"]
         if len(f"parent:{caller.agent_id}") <= 64:
             tags.append(f"parent:{caller.agent_id}")
         payload: dict[str, Any] = {"name": req.name, "overrides": {"capabilities": granted,
@@ -131,7 +145,7 @@ class AgentTools:
                 payload[key] = getattr(req, key)
         try:
             record = await ctx.trigger("agent::create", payload, timeout=self.config.call_timeout_s,
-                                       metadata=self._metadata(caller))
+                                       metadata=caller.metadata())
         except FunctionNotFound as exc:
             raise _unavailable(exc, "agent::create") from exc
         dropped = {f: [g for g in _globs(asked.get(f)) if g not in granted[f]] for f in _CAP_FIELDS}
@@ -142,7 +156,7 @@ class AgentTools:
         try:
             found = await ctx.trigger("agent::templates::get", {"name": name},
                                       timeout=self.config.call_timeout_s,
-                                      metadata=self._metadata(caller))
+                                      metadata=caller.metadata())
         except FunctionNotFound as exc:
             raise _unavailable(exc, "agent::templates::get") from exc
         spec = found.get("spec") if isinstance(found, dict) else None
@@ -157,18 +171,20 @@ class AgentTools:
         size = len(req.message.encode("utf-8"))
         if size > settings.max_message_bytes:
             raise TooLarge(f"the message is {size} bytes; the cap is {settings.max_message_bytes}")
-        record = await Policy(self.config, ctx, caller).record()
-        depth = max(caller.depth, depth_of(record)) + 1
+        policy = Policy(self.config, ctx, caller)
+        depth = max(caller.depth, depth_of(await policy.record())) + 1
         if depth > settings.max_depth:
             raise DepthExceeded(f"a message from depth {depth - 1} would start a run at depth "
                                 f"{depth}; the limit is {settings.max_depth}")
+        await self.gate.enforce(ctx, caller, "llm", req.message, what="the message", policy=policy)
+        labels = await self.gate.labels(ctx, caller, policy)
         wait = self.messages.try_acquire_nowait((caller.realm, caller.agent_id, req.agent_id))
         if wait is not None:
             raise RateLimited(f"{caller.agent_id} may send {settings.messages_per_minute} messages "
                               f"per minute to {req.agent_id}; next in {wait:.0f}s")
         payload = {"agent_id": req.agent_id,
                    "message": f"[message from agent {caller.agent_id}]\n{req.message}"}
-        metadata = {"agent_depth": depth, "from_agent": caller.agent_id}
+        metadata = {"agent_depth": depth, "from_agent": caller.agent_id, "taint": sorted(labels)}
         try:
             if not req.wait:
                 receipt = await ctx.enqueue("agent::chat", payload, queue=INBOX, metadata=metadata)

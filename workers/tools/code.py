@@ -1,5 +1,10 @@
 """``tool::code_exec``: run WebAssembly (WAT text or base64 binary) in the WASM sandbox.
 
+It is an ``exec`` sink of the taint policy (:mod:`.sinks`): a run that has read untrusted
+content (or holds secrets), or code or input carrying a secret, runs nothing — the module is
+not even validated. The module's text (a binary's bytes decoded as text, so strings of its
+data segments are seen) and the input's JSON are what is checked.
+
 The module is validated under an id derived from its content (``code-<sha256 prefix>``), so
 running the same code again reuses the compiled module, then executed with the calling agent's
 identity (metadata ``agent_id``), so the sandbox re-checks host calls and WASI for that agent.
@@ -10,7 +15,10 @@ the answer is ``not_available``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import json
 from typing import Annotated, Any
 
 from pydantic import Field, model_validator
@@ -20,6 +28,7 @@ from workers.sdk import Context, FunctionNotFound
 from .config import ToolsConfig
 from .errors import NotAvailable
 from .identity import Request, caller_of, parse
+from .sinks import Gate, as_text
 
 __all__ = ["Code", "CodeRequest"]
 
@@ -38,9 +47,21 @@ class CodeRequest(Request):
         return self
 
 
+def _module_text(kind: str, source: str) -> str:
+    """What the detector reads of a module: WAT as is, a binary's bytes (base64 decoded)."""
+    if kind == "wat":
+        return source
+    try:
+        return as_text(base64.b64decode(source, validate=True))
+    except binascii.Error:
+        return source  # the sandbox will refuse it; check what was given
+
+
 class Code:
-    def __init__(self, config: ToolsConfig) -> None:
-        self.config = config
+    """The code tool over one config and the taint gate."""
+
+    def __init__(self, config: ToolsConfig, gate: Gate) -> None:
+        self.config, self.gate = config, gate
 
     async def exec(self, data: Any, ctx: Context) -> Any:
         req = parse(CodeRequest, data)
@@ -48,8 +69,11 @@ class Code:
         source = req.wat if req.wat is not None else req.wasm
         assert source is not None
         kind = "wat" if req.wat is not None else "wasm"
+        shown = json.dumps(req.input, ensure_ascii=False, default=str)
+        await self.gate.enforce(ctx, caller, "exec", f"{_module_text(kind, source)}\n{shown}",
+                                what="the code or its input")
         module_id = "code-" + hashlib.sha256(f"{kind}\x00{source}".encode()).hexdigest()[:24]
-        metadata = {"agent_id": caller.agent_id, "agent_depth": caller.depth}
+        metadata = caller.metadata()
         run: dict[str, Any] = {"module_id": module_id, "input": req.input}
         for key in ("fuel", "timeout_ms"):
             if getattr(req, key) is not None:

@@ -6,7 +6,10 @@ One root, drawn here::
     └── ToolError                           root of this package's refusals
         ├── InvalidArguments    invalid_arguments    a request field is bad
         ├── NoIdentity          no_agent_identity    the call names no agent (see identity.py)
-        ├── Forbidden           forbidden            the capability check said no
+        ├── Forbidden           forbidden            the capability check said no, or a
+        │                                            taint check failed (fail closed)
+        ├── Tainted             tainted              the taint policy keeps this data from this
+        │                                            sink (see sinks.py)
         ├── PathForbidden       path_forbidden       ``..``, an absolute path outside, a symlink
         ├── NotFound            not_found            no such file or directory
         ├── TooLarge            too_large            content above a size cap
@@ -48,6 +51,7 @@ __all__ = [
     "ToolError",
     "ToolTimeout",
     "TooLarge",
+    "Tainted",
     "TooManyRedirects",
     "UrlForbidden",
 ]
@@ -72,6 +76,10 @@ class NoIdentity(ToolError):
 
 class Forbidden(ToolError):
     CODE = "forbidden"
+
+
+class Tainted(ToolError):
+    CODE = "tainted"
 
 
 class PathForbidden(ToolError):

@@ -3,6 +3,10 @@
 Paths are relative to the calling agent's workspace (see :mod:`.workspace` for what is refused
 and why). Content is text (UTF-8) by default, or base64 for binary data; a read of bytes that
 are not UTF-8 answers base64 whatever was asked, and says so in ``encoding``.
+
+``file_write`` is a ``file`` sink of the taint policy (:mod:`.sinks`): the path and the content
+are checked before anything is written (a secret is refused, personal data is not). Reads
+declare no ``output_taint``: the workspace holds what agents wrote.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from pydantic import Field
 from workers.sdk import Context
 
 from .config import ToolsConfig
-from .errors import InvalidArguments
+from .errors import InvalidArguments, TooLarge
 from .identity import Caller, Request, caller_of, parse
+from .sinks import Gate, as_text
 from .workspace import Workspace
 
 __all__ = ["FileListRequest", "FileReadRequest", "FileWriteRequest", "Files"]
@@ -48,10 +53,10 @@ class FileListRequest(Request):
 
 
 class Files:
-    """The three file tools over one config."""
+    """The three file tools over one config and the taint gate."""
 
-    def __init__(self, config: ToolsConfig) -> None:
-        self.config = config
+    def __init__(self, config: ToolsConfig, gate: Gate) -> None:
+        self.config, self.gate = config, gate
 
     def workspace(self, caller: Caller) -> Workspace:
         """The caller's workspace (created on first use). Blocks briefly (mkdir)."""
@@ -83,13 +88,20 @@ class Files:
     async def write(self, data: Any, ctx: Context) -> dict[str, Any]:
         req = parse(FileWriteRequest, data)
         caller = caller_of(ctx, self.config)
+        cap = self.config.files.max_write_bytes
+        if len(req.content) > (cap * 4 // 3 + 4 if req.encoding == "base64" else cap):
+            raise TooLarge(f"the content exceeds {cap} bytes")
         if req.encoding == "base64":
             try:
                 content = base64.b64decode(req.content, validate=True)
             except binascii.Error as exc:
                 raise InvalidArguments(f"content is not valid base64: {exc}") from exc
+            text = as_text(content)
         else:
             content = req.content.encode("utf-8")
+            text = req.content
+        await self.gate.enforce(ctx, caller, "file", f"{req.path}\n{text}",
+                                what="the file path or content")
 
         def run() -> int:
             return self.workspace(caller).write(req.path, content,

@@ -1,4 +1,4 @@
-"""Who is calling a tool, and the base of every tool's request model.
+"""Who is calling a tool, the taint of its run, and the base of every tool's request model.
 
 **The calling agent comes from the invocation's metadata, never from the arguments.** A tool's
 arguments are written by a model, which may have read anything (a web page, a file) and may try
@@ -6,13 +6,38 @@ to act as another agent; the metadata sidecar is set by the caller's code. agent
 therefore call every tool as::
 
     ctx.trigger(function_id, arguments, timeout=…,
-                metadata={"agent_id": agent.agent_id, "agent_depth": depth})
+                metadata={"agent_id": agent.agent_id, "agent_depth": depth,
+                          "taint": sorted(run_labels)})
 
 ``agent_id`` is the agent whose run makes the call; ``agent_depth`` (optional, default 0) is
 how many agent hops led to this run (0 for a run a user started; a run started by
 ``tool::agent_send`` gets the sender's depth + 1 in *its* ``agent::chat`` metadata, and
 agent-core should pass that depth on to the tools of the run). The realm is the engine's: the
 ``agentos-realm`` baggage the engine stamps from the caller's credential.
+
+``taint`` (optional, default ``[]``) is the run's accumulated taint labels, from the policy of
+``workers/security/taint.py`` (``secret``, ``pii``, ``untrusted``). agent-core keeps one set per
+run, which only grows:
+
+* it starts with the ``taint`` of the run's own trigger metadata (``tool::agent_send`` passes
+  the sender's labels in the ``agent::chat`` metadata, next to ``agent_depth``) and the
+  ``taint:<label>`` tags of the agent's record (``tool::agent_spawn`` tags an agent spawned by
+  a tainted run);
+* each time a tool returns, it adds the labels the tool declares in its *registration*
+  metadata, ``output_taint`` (listed by ``engine::functions::list``): ``tool::web_fetch``,
+  ``tool::http_request`` and ``tool::web_search`` declare ``["untrusted"]`` — their output
+  comes from outside. Tools whose output the agents wrote themselves (files of the workspace,
+  memory) declare nothing.
+
+Every sink tool enforces the policy on these labels plus what the detector finds in the
+outgoing text before it acts (:mod:`.sinks`); e.g. once a run holds ``untrusted``,
+``tool::shell_exec`` and ``tool::code_exec`` answer ``tainted``. Registration metadata also
+names each sink tool's ``taint_sink``, so agent-core may leave those tools out of a run whose
+labels block that sink. The tools add the record's ``taint:<label>`` tags themselves too (as
+for ``depth:N``), so the labels of a spawned agent hold even if a hop forgets them.
+
+A malformed ``taint`` (not a list of label strings) is refused with ``invalid_arguments``; a
+label the policy does not know blocks every sink (fail closed).
 
 Request models forbid unknown fields, so an ``_agent_id`` (or any other) field smuggled into
 the arguments is refused, not ignored. The engine's own ``_caller_worker_id`` stamp is dropped.
@@ -21,7 +46,9 @@ A call without an ``agent_id`` is refused (``no_agent_identity``) unless the con
 
 Trust note: the engine does not (yet) let a worker restrict its functions to the ``worker``
 role, so a realm-bound *client* that can reach ``tool::*`` directly could claim any agent of its
-own realm. Realm isolation still holds (workspaces and records are per realm).
+own realm — and send an empty ``taint``. Realm isolation still holds (workspaces and records
+are per realm), and what the detector finds in the outgoing text is enforced whatever the
+metadata says.
 """
 
 from __future__ import annotations
@@ -37,19 +64,30 @@ from workers.sdk import Context
 from .config import ToolsConfig
 from .errors import InvalidArguments, NoIdentity
 
-__all__ = ["NAME", "Caller", "Request", "caller_of", "parse"]
+__all__ = ["NAME", "Caller", "Request", "caller_of", "parse", "taint_of"]
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 """Agent ids and realms: safe as one path component (no '/', never '.' or '..')."""
+LABEL = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+"""A taint label as the metadata may carry it (known or not: unknown ones block every sink)."""
 DEFAULT_REALM = "default"
 MAX_DEPTH_VALUE = 1_000
+MAX_LABELS = 16
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
+    """The agent a tool call is made for, its realm, its depth and its run's taint labels."""
+
     agent_id: str
     realm: str
     depth: int = 0
+    taint: frozenset[str] = frozenset()
+
+    def metadata(self) -> dict[str, Any]:
+        """The metadata of the calls a tool forwards for this caller (same contract)."""
+        return {"agent_id": self.agent_id, "agent_depth": self.depth,
+                "taint": sorted(self.taint)}
 
 
 def caller_of(ctx: Context, config: ToolsConfig) -> Caller:
@@ -57,7 +95,8 @@ def caller_of(ctx: Context, config: ToolsConfig) -> Caller:
 
     Raises:
         NoIdentity: no ``agent_id`` in the metadata and no ``default_agent_id`` configured.
-        InvalidArguments: an ``agent_id``, realm or ``agent_depth`` that is not well-formed.
+        InvalidArguments: an ``agent_id``, realm, ``agent_depth`` or ``taint`` that is not
+            well-formed.
     """
     metadata = ctx.metadata or {}
     agent_id = metadata.get("agent_id", config.default_agent_id)
@@ -72,7 +111,22 @@ def caller_of(ctx: Context, config: ToolsConfig) -> Caller:
     depth = metadata.get("agent_depth", 0)
     if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= MAX_DEPTH_VALUE:
         raise InvalidArguments(f"metadata agent_depth {depth!r} is not a small non-negative integer")
-    return Caller(agent_id, realm, depth)
+    return Caller(agent_id, realm, depth, taint_of(metadata.get("taint")))
+
+
+def taint_of(value: Any) -> frozenset[str]:
+    """The labels of a metadata ``taint`` (None or absent: none).
+
+    Raises:
+        InvalidArguments: not a list of at most 16 label strings.
+    """
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list) or len(value) > MAX_LABELS or not all(
+            isinstance(label, str) and LABEL.fullmatch(label) for label in value):
+        raise InvalidArguments("metadata taint must be a list of at most "
+                               f"{MAX_LABELS} label names (e.g. [\"untrusted\"])")
+    return frozenset(value)
 
 
 class Request(BaseModel):

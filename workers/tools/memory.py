@@ -4,6 +4,11 @@ Both forward to ``memory::store`` / ``memory::recall`` with the calling agent's 
 added (and in the metadata), in the caller's realm. A ``scope`` other than the agent's own is
 checked first (capability ``memory``: the security worker, else the agent's
 ``memory_scopes``). Without a memory worker on the bus the answer is ``not_available``.
+
+``memory_store`` is a ``file`` sink of the taint policy (:mod:`.sinks`): memory is the agents'
+persistent store, like the workspace, so a secret is refused while personal data (what a user
+asked to be remembered) is not. Both calls carry the run's ``taint`` in their metadata, for a
+memory worker that keeps labels with what it stores; recall declares no ``output_taint``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from .config import ToolsConfig
 from .errors import NotAvailable
 from .identity import Request, caller_of, parse
 from .policy import Policy
+from .sinks import Gate
 
 __all__ = ["Memory", "RecallRequest", "StoreRequest"]
 
@@ -38,10 +44,10 @@ class RecallRequest(Request):
 
 
 class Memory:
-    """The two memory tools over one config."""
+    """The two memory tools over one config and the taint gate."""
 
-    def __init__(self, config: ToolsConfig) -> None:
-        self.config = config
+    def __init__(self, config: ToolsConfig, gate: Gate) -> None:
+        self.config, self.gate = config, gate
 
     async def store(self, data: Any, ctx: Context) -> Any:
         return await self._forward("memory::store", parse(StoreRequest, data), ctx)
@@ -51,12 +57,15 @@ class Memory:
 
     async def _forward(self, function_id: str, req: StoreRequest | RecallRequest, ctx: Context) -> Any:
         caller = caller_of(ctx, self.config)
+        policy = Policy(self.config, ctx, caller)
         if req.scope is not None:
-            await Policy(self.config, ctx, caller).require("memory", req.scope)
+            await policy.require("memory", req.scope)
+        if isinstance(req, StoreRequest):
+            text = "\n".join([req.content, *req.tags, req.scope or ""])
+            await self.gate.enforce(ctx, caller, "file", text, what="the memory", policy=policy)
         payload = {**req.model_dump(exclude_none=True), "agent_id": caller.agent_id}
         try:
             return await ctx.trigger(function_id, payload, timeout=self.config.call_timeout_s,
-                                     metadata={"agent_id": caller.agent_id,
-                                               "agent_depth": caller.depth})
+                                     metadata=caller.metadata())
         except FunctionNotFound as exc:
             raise NotAvailable(f"{function_id} is not registered: start the memory worker") from exc

@@ -42,6 +42,7 @@ from workers.sdk import Context, FunctionNotFound, InvocationError
 from .config import ToolsConfig
 from .errors import Forbidden
 from .identity import Caller
+from .redaction import loggable
 
 __all__ = ["CHECK_CAPABILITY", "Capability", "Policy", "glob_within", "narrow"]
 
@@ -110,7 +111,7 @@ class Policy:
             except FunctionNotFound:
                 value = None
             except InvocationError as exc:
-                log.warning("cannot read the record of %s: %s", self.caller.agent_id, exc)
+                log.warning("cannot read the record of %s: %s", self.caller.agent_id, exc.code)
                 raise Forbidden(f"cannot read agent {self.caller.agent_id}'s record: {exc.code}") from exc
             self._record, self._loaded = (value if isinstance(value, dict) else None), True
         return self._record  # type: ignore[no-any-return]
@@ -134,12 +135,13 @@ class Policy:
             except FunctionNotFound:
                 return None
             except InvocationError as exc:
-                log.warning("%s failed for %s: %s; denying", CHECK_CAPABILITY, payload, exc)
+                log.warning("%s failed (%s) for %s: %s; denying", CHECK_CAPABILITY, exc.code,
+                            self.caller.agent_id, loggable(f"{capability} {resource}"))
                 return False, f"capability check failed ({exc.code}): {exc.message}"
         if scope.cancelled_caught:
             return False, "capability check timed out"
         if not isinstance(answer, dict) or not isinstance(answer.get("allowed"), bool):
-            log.warning("malformed answer of %s: %r; denying", CHECK_CAPABILITY, answer)
+            log.warning("malformed answer of %s: %s; denying", CHECK_CAPABILITY, loggable(answer))
             return False, "capability check answered in an unknown shape"
         if answer["allowed"]:
             return True, "allowed by the security worker"

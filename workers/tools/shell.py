@@ -13,6 +13,8 @@ What makes it safe enough, and what it is not:
 * **Path arguments:** with ``refuse_path_args`` (default), an argument that is an absolute path
   or climbs with ``..`` — also after an ``=`` (``--file=/etc/passwd``) — is refused, and the
   ``cwd`` is a workspace directory reached without following symlinks.
+* **Taint:** it is a ``shell`` sink (:mod:`.sinks`), checked first: a run that has read
+  untrusted content (or holds secrets), or a command line carrying a secret, runs nothing.
 
 It is **not** a confinement boundary: an allowlisted binary runs with the worker's user and
 could still read what that user can through means the argument check does not see. The
@@ -40,6 +42,7 @@ from .config import ShellSettings, ToolsConfig
 from .errors import CommandNotAllowed, InvalidArguments
 from .files import Files
 from .identity import Request, caller_of, parse
+from .sinks import Gate
 
 __all__ = ["Shell", "ShellRequest", "check_argv"]
 
@@ -105,12 +108,13 @@ class Shell:
 
     Args:
         files: where workspaces come from.
+        gate: the taint check.
         clock: monotonic seconds (durations).
     """
 
-    def __init__(self, config: ToolsConfig, files: Files, *,
+    def __init__(self, config: ToolsConfig, files: Files, gate: Gate, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.config, self.files, self.clock = config, files, clock
+        self.config, self.files, self.gate, self.clock = config, files, gate, clock
 
     async def exec(self, data: Any, ctx: Context) -> dict[str, Any]:
         req = parse(ShellRequest, data)
@@ -119,6 +123,9 @@ class Shell:
         timeout = req.timeout_s or settings.default_timeout_s
         if timeout > settings.max_timeout_s:
             raise InvalidArguments(f"timeout_s {timeout} exceeds the cap of {settings.max_timeout_s}")
+        # before check_argv: its refusals quote arguments, which must not carry secrets
+        await self.gate.enforce(ctx, caller, "shell", f"{' '.join(req.argv)}\n{req.cwd}",
+                                what="the command line")
         binary = check_argv(req.argv, settings)
         workspace = await anyio.to_thread.run_sync(self.files.workspace, caller)
         cwd = await anyio.to_thread.run_sync(workspace.directory, req.cwd)

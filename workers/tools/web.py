@@ -6,6 +6,13 @@ capability on the hop's host (:class:`~.policy.Policy`: ``security::check_capabi
 the agent's ``network_hosts``). ``web_search`` talks only to the configured provider's endpoint
 (operator configuration, so no per-agent host check, but the SSRF guard still applies) and is
 ``not_configured`` without one.
+
+Taint (:mod:`.sinks`): all three are ``http`` sinks — before the first hop is even resolved,
+the outgoing text (``web_fetch``: the URL; ``http_request``: method, URL, headers and body;
+``web_search``: the query) is checked, so a secret or personal data in it, or a run holding
+secrets, sends nothing. Credentials a request needs belong to a worker that holds them, not in
+text a model writes. All three declare ``output_taint: ["untrusted"]`` at registration: what
+they return comes from outside.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from .fetch import Fetcher, Response
 from .htmltext import html_to_text
 from .identity import Request, caller_of, parse
 from .policy import Policy
+from .sinks import Gate, as_text
 
 __all__ = ["HttpRequest", "Web", "WebFetchRequest", "WebSearchRequest"]
 
@@ -73,10 +81,10 @@ def _body(response: Response, *, as_text: bool) -> tuple[str, str]:
 
 
 class Web:
-    """The web tools over one config and one fetcher."""
+    """The web tools over one config, one fetcher and the taint gate."""
 
-    def __init__(self, config: ToolsConfig, fetcher: Fetcher) -> None:
-        self.config, self.fetcher = config, fetcher
+    def __init__(self, config: ToolsConfig, fetcher: Fetcher, gate: Gate) -> None:
+        self.config, self.fetcher, self.gate = config, fetcher, gate
 
     def _cap(self, asked: int | None) -> int:
         cap = self.config.net.max_bytes
@@ -87,7 +95,9 @@ class Web:
     async def fetch(self, data: Any, ctx: Context) -> dict[str, Any]:
         """``tool::web_fetch``: GET a URL; HTML comes back as text."""
         req = parse(WebFetchRequest, data)
-        policy = Policy(self.config, ctx, caller_of(ctx, self.config))
+        caller = caller_of(ctx, self.config)
+        policy = Policy(self.config, ctx, caller)
+        await self.gate.enforce(ctx, caller, "http", req.url, what="the URL", policy=policy)
         response = await self.fetcher.fetch("GET", req.url, max_bytes=self._cap(req.max_bytes),
                                             check_host=lambda host: policy.require("network", host))
         content, encoding = _body(response, as_text=not req.raw)
@@ -98,7 +108,8 @@ class Web:
     async def request(self, data: Any, ctx: Context) -> dict[str, Any]:
         """``tool::http_request``: any method, headers and body, same guard."""
         req = parse(HttpRequest, data)
-        policy = Policy(self.config, ctx, caller_of(ctx, self.config))
+        caller = caller_of(ctx, self.config)
+        policy = Policy(self.config, ctx, caller)
         body: bytes | None = None
         if req.body is not None:
             try:
@@ -108,6 +119,10 @@ class Web:
                 raise InvalidArguments(f"body is not valid base64: {exc}") from exc
             if len(body) > self.config.net.max_request_body_bytes:
                 raise TooLarge(f"the body exceeds {self.config.net.max_request_body_bytes} bytes")
+        outgoing = "".join([f"{req.method} {req.url}\n",
+                            *(f"{name}: {value}\n" for name, value in req.headers.items()),
+                            "\n", as_text(body) if body is not None else ""])
+        await self.gate.enforce(ctx, caller, "http", outgoing, what="the request", policy=policy)
         response = await self.fetcher.fetch(
             req.method, req.url, headers=req.headers, body=body, max_bytes=self._cap(req.max_bytes),
             check_host=lambda host: policy.require("network", host),
@@ -120,11 +135,12 @@ class Web:
     async def search(self, data: Any, ctx: Context) -> dict[str, Any]:
         """``tool::web_search``: the configured provider's results, or ``not_configured``."""
         req = parse(WebSearchRequest, data)
-        caller_of(ctx, self.config)  # an identity is required like for every tool
+        caller = caller_of(ctx, self.config)
         settings = self.config.search
         if settings.provider is None or settings.api_key is None:
             raise NotConfigured("no web search provider is configured (search.provider and "
                                 "search.api_key in the tools config)")
+        await self.gate.enforce(ctx, caller, "http", req.query, what="the query")
         count = min(req.count or settings.max_results, settings.max_results)
         url = str(httpx.URL(settings.endpoint, params={"q": req.query, "count": count}))
         response = await self.fetcher.fetch(

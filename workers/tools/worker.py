@@ -9,7 +9,10 @@ every call goes through the same gate before its handler runs:
 2. its ``tool`` capability on the function id is re-checked (:class:`~.policy.Policy`: the
    security worker when registered, else the agent's own record).
 
-Resource-level checks (hosts, memory scopes, spawn depth and rates) happen inside the tools.
+Resource-level checks (hosts, memory scopes, spawn depth and rates) and the taint check of the
+sink tools (:mod:`.sinks`) happen inside the tools. Registration metadata tells agent-core about
+taint (the contract is in :mod:`.identity`): ``output_taint`` — the labels a tool's output
+carries (``["untrusted"]`` for the web tools) — and ``taint_sink``, the sink a tool writes to.
 """
 
 from __future__ import annotations
@@ -33,12 +36,19 @@ from .memory import Memory, RecallRequest, StoreRequest
 from .netguard import Resolver, SystemResolver
 from .policy import Policy
 from .shell import Shell, ShellRequest
+from .sinks import Gate, Sink
 from .web import HttpRequest, Web, WebFetchRequest, WebSearchRequest
 
 __all__ = ["Tools", "build_worker"]
 
 WORKER_NAME = "tools"
 Handler = Callable[[Any, Context], Awaitable[Any]]
+UNTRUSTED_OUTPUT: dict[str, Any] = {"output_taint": ["untrusted"]}
+
+
+def sink(name: Sink, **more: Any) -> dict[str, Any]:
+    """Registration metadata of a tool that writes to the taint sink ``name``."""
+    return {"taint_sink": name, **more}
 
 
 class Tools:
@@ -55,47 +65,53 @@ class Tools:
                  verify: ssl.SSLContext | bool = True,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config or ToolsConfig()
-        self.files = Files(self.config)
-        self.shell = Shell(self.config, self.files, clock=clock)
+        self.gate = gate = Gate(self.config)
+        self.files = Files(self.config, gate)
+        self.shell = Shell(self.config, self.files, gate, clock=clock)
         self.fetcher = Fetcher(self.config.net, resolver or SystemResolver(), verify=verify)
-        self.web = Web(self.config, self.fetcher)
-        self.agents = AgentTools(self.config, clock=clock)
-        self.memory = Memory(self.config)
-        self.code = Code(self.config)
+        self.web = Web(self.config, self.fetcher, gate)
+        self.agents = AgentTools(self.config, gate, clock=clock)
+        self.memory = Memory(self.config, gate)
+        self.code = Code(self.config, gate)
 
     def definitions(self) -> list[FunctionDef]:
-        """Every tool, gated (see the module docstring)."""
-        table: list[tuple[str, Handler, str, type[BaseModel]]] = [
+        """Every tool, gated (see the module docstring), with its taint metadata."""
+        table: list[tuple[str, Handler, str, type[BaseModel], dict[str, Any] | None]] = [
             ("tool::file_read", self.files.read,
-             "Read a file of your workspace (text, or base64 for binary)", FileReadRequest),
+             "Read a file of your workspace (text, or base64 for binary)", FileReadRequest, None),
             ("tool::file_write", self.files.write,
-             "Create or replace a file in your workspace", FileWriteRequest),
+             "Create or replace a file in your workspace", FileWriteRequest, sink("file")),
             ("tool::file_list", self.files.list,
-             "List a directory of your workspace", FileListRequest),
+             "List a directory of your workspace", FileListRequest, None),
             ("tool::shell_exec", self.shell.exec,
              "Run one allowed command (ls, cat, grep, wc, head, tail…) in your workspace, "
-             "without a shell", ShellRequest),
+             "without a shell", ShellRequest, sink("shell")),
             ("tool::web_fetch", self.web.fetch,
-             "Fetch a public web page (HTML comes back as text)", WebFetchRequest),
+             "Fetch a public web page (HTML comes back as text)", WebFetchRequest,
+             sink("http", **UNTRUSTED_OUTPUT)),
             ("tool::http_request", self.web.request,
-             "Make an HTTP request to a public host", HttpRequest),
+             "Make an HTTP request to a public host", HttpRequest,
+             sink("http", **UNTRUSTED_OUTPUT)),
             ("tool::web_search", self.web.search,
-             "Search the web (when a provider is configured)", WebSearchRequest),
+             "Search the web (when a provider is configured)", WebSearchRequest,
+             sink("http", **UNTRUSTED_OUTPUT)),
             ("tool::code_exec", self.code.exec,
              "Run a WebAssembly module (WAT or base64) in the sandbox on a JSON input",
-             CodeRequest),
-            ("tool::memory_store", self.memory.store, "Remember something", StoreRequest),
+             CodeRequest, sink("exec")),
+            ("tool::memory_store", self.memory.store, "Remember something", StoreRequest,
+             sink("file")),
             ("tool::memory_recall", self.memory.recall, "Recall what you remembered",
-             RecallRequest),
+             RecallRequest, None),
             ("tool::agent_spawn", self.agents.spawn,
-             "Create a sub-agent (never with more capabilities than you)", SpawnRequest),
+             "Create a sub-agent (never with more capabilities than you)", SpawnRequest,
+             sink("llm")),
             ("tool::agent_send", self.agents.send,
-             "Send a message to another agent and get its reply", SendRequest),
+             "Send a message to another agent and get its reply", SendRequest, sink("llm")),
         ]
         return [self._define(*row) for row in table]
 
     def _define(self, function_id: str, handler: Handler, description: str,
-                model: type[BaseModel]) -> FunctionDef:
+                model: type[BaseModel], metadata: dict[str, Any] | None) -> FunctionDef:
         async def serve(data: Any, ctx: Context) -> Any:
             caller = caller_of(ctx, self.config)
             await Policy(self.config, ctx, caller).require("tool", function_id)
@@ -103,7 +119,8 @@ class Tools:
 
         serve.__name__ = serve.__qualname__ = function_id.replace("::", "_")
         return FunctionDef.of(function(function_id, description=description,
-                                       request_format=model.model_json_schema())(serve))
+                                       request_format=model.model_json_schema(),
+                                       metadata=metadata)(serve))
 
     def worker(self) -> Worker:
         return Worker(WORKER_NAME, description="Built-in agent tools: files, shell, web, code, "

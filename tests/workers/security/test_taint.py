@@ -127,3 +127,14 @@ async def test_a_megabyte_of_text_is_checked(stack: Stack) -> None:
     text = "plain words " * 90_000 + " mail me: someone@example.net"
     answer = await check(stack, sink="log", text=text)
     assert answer["blocking_labels"] == ["pii"]
+
+
+async def test_credentials_are_secrets_and_addresses_are_not_personal(stack: Stack) -> None:
+    answer = await check(stack, sink="http",
+                         text="GET https://api.example.org/\nAuthorization: Bearer abcDEF0123456789ghiJKL")
+    assert answer == {"allowed": False, "blocking_labels": ["secret"], "labels": ["secret"],
+                      "sink": "http"}
+    found = await stack.call("taint::detect", {"text": "postgres://app:Pa55w0rdX@db.example.com"})
+    assert [f["kind"] for f in found["findings"]] == ["credential"] and found["labels"] == ["secret"]
+    for text in ("GET http://169.254.169.254/latest/", "GET https://93.184.216.34/index.html"):
+        assert (await check(stack, sink="http", text=text))["allowed"] is True

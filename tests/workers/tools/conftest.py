@@ -25,12 +25,15 @@ class Harness:
         self.fns: dict[str, FunctionDef] = {f.id: f for f in self.tools.definitions()}
 
     def env(self, agent: str | None = "alice", realm: str | None = "acme", *, depth: int | None = None,
+            taint: list[str] | None = None,
             functions: Mapping[str, Callable[[Any], Any]] | None = None) -> FunctionEnvironment:
         metadata: dict[str, Any] = {}
         if agent is not None:
             metadata["agent_id"] = agent
         if depth is not None:
             metadata["agent_depth"] = depth
+        if taint is not None:
+            metadata["taint"] = taint
         return FunctionEnvironment(functions, realm=realm, metadata=metadata)
 
     async def call(self, function_id: str, data: Any, env: FunctionEnvironment | None = None) -> Any:

@@ -121,7 +121,7 @@ async def test_send_waits_for_the_reply_and_marks_its_origin(harness: Harness) -
     out = await harness.call("tool::agent_send", {"agent_id": "bob", "message": "hello"}, e)
     assert out == {"agent_id": "bob", "queued": False, "reply": "reply to hello"}
     assert core.chats == [{"agent_id": "bob", "message": "[message from agent alice]\nhello"}]
-    assert e.calls[-1].metadata == {"agent_depth": 3, "from_agent": "alice"}
+    assert e.calls[-1].metadata == {"agent_depth": 3, "from_agent": "alice", "taint": []}
 
 
 async def test_send_can_queue_on_the_inbox(harness: Harness) -> None:

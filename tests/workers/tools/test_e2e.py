@@ -124,3 +124,16 @@ async def test_the_security_worker_has_the_last_word(tmp_path: Path) -> None:
         bus.denied.add("tool::file_write")
         assert await bus.fails("forbidden", "tool::file_write", {"path": "a", "content": "c"}) == \
             "denied by policy"
+
+
+async def test_a_tainted_run_taints_the_agents_it_spawns(tmp_path: Path) -> None:
+    async with running(tmp_path) as bus:
+        await bus.tool("tool::agent_spawn", {"name": "reader", "capabilities": {
+            "tools": ["tool::shell_exec"]}}, metadata={**ALICE, "taint": ["untrusted"]})
+        reader = await bus.client.trigger("agent::get", {"agent_id": "reader"})
+        assert "taint:untrusted" in reader["tags"]
+        # the label holds for the reader's runs even when a hop forgets to pass it on
+        message = await bus.fails("tainted", "tool::shell_exec", {"argv": ["ls"]},
+                                  metadata={"agent_id": "reader"})
+        assert message == "shell is blocked: this run has read untrusted content (labels: untrusted)"
+        await bus.tool("tool::shell_exec", {"argv": ["ls"]})  # alice's own record is clean

@@ -25,7 +25,7 @@ async def test_memory_tools_forward_with_the_agent(harness: Harness) -> None:
                                           "memory::recall": lambda d: {"items": [], "got": d}})
     stored = await harness.call("tool::memory_store", {"content": "the sky is blue", "tags": ["fact"]}, env)
     assert stored["got"] == {"content": "the sky is blue", "tags": ["fact"], "agent_id": "alice"}
-    assert env.calls[-1].metadata == {"agent_id": "alice", "agent_depth": 1}
+    assert env.calls[-1].metadata == {"agent_id": "alice", "agent_depth": 1, "taint": []}
     recalled = await harness.call("tool::memory_recall", {"query": "sky"}, env)
     assert recalled["got"] == {"query": "sky", "limit": 10, "agent_id": "alice"}
 
@@ -51,7 +51,7 @@ async def test_code_exec_validates_by_content_then_executes_as_the_agent(harness
     validate, execute = env.calls[-2], env.calls[-1]
     assert validate.data["module_id"].startswith("code-") and validate.data["wat"] == "(module)"
     assert execute.data == {"module_id": validate.data["module_id"], "input": [1], "fuel": 5}
-    assert execute.metadata == {"agent_id": "alice", "agent_depth": 0}
+    assert execute.metadata == {"agent_id": "alice", "agent_depth": 0, "taint": []}
     again = await harness.call("tool::code_exec", {"wat": "(module)", "input": 2}, env)
     assert again == {"output": 2} and env.calls[-1].data["module_id"] == validate.data["module_id"]
 

@@ -37,6 +37,24 @@ def test_malformed_identities_are_refused(metadata: dict[str, Any]) -> None:
         caller_of(ctx(metadata), ToolsConfig())
 
 
+def test_the_runs_taint_comes_from_the_metadata() -> None:
+    caller = caller_of(ctx({"agent_id": "alice", "taint": ["untrusted", "pii", "untrusted"]}),
+                       ToolsConfig())
+    assert caller.taint == {"untrusted", "pii"}
+    assert caller.metadata() == {"agent_id": "alice", "agent_depth": 0, "taint": ["pii", "untrusted"]}
+    assert caller_of(ctx({"agent_id": "alice", "taint": None}), ToolsConfig()).taint == frozenset()
+    # a label the policy does not know is kept (it blocks every sink), not dropped
+    assert caller_of(ctx({"agent_id": "a", "taint": ["radioactive"]}), ToolsConfig()).taint == {
+        "radioactive"}
+
+
+@pytest.mark.parametrize("taint", ["untrusted", ["Untrusted"], [1], [""], ["a b"], ["x"] * 17,
+                                   {"untrusted": True}, [["untrusted"]]])
+def test_a_malformed_taint_is_refused(taint: Any) -> None:
+    with pytest.raises(InvalidArguments, match="metadata taint"):
+        caller_of(ctx({"agent_id": "alice", "taint": taint}), ToolsConfig())
+
+
 def test_a_realm_that_cannot_name_a_directory_is_refused() -> None:
     with pytest.raises(InvalidArguments):
         caller_of(ctx({"agent_id": "alice"}, realm="../etc"), ToolsConfig())
