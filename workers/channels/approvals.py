@@ -9,7 +9,10 @@ makes records ``session_id → chat`` in state scope ``channels:sessions``), the
     Reply `approve <id>` or `reject <id>` (approvers only).
 
 So a tool that asks for approval during a channel run must pass the run's session id as
-``run_id`` (or ``session_id``); approvals of other runs stay in the dashboard.
+``run_id`` (or ``session_id``); approvals of other runs stay in the dashboard. Approvals the
+agent loop asks for itself (a tool under an approval policy) come back in ``agent::chat``'s
+paused answer instead, and :func:`paused_text` is the reply (see :mod:`.process`); their
+``run_id`` is agent-core's, so this notice is not posted a second time.
 
 **Decision.** A message ``approve <id> [note]`` / ``reject <id> [note]`` is not sent to the
 agent: if its sender's platform user id is in the channel's ``approvers`` list (see
@@ -20,6 +23,7 @@ called and the outcome is the reply; anyone else is told they may not decide.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
@@ -29,7 +33,7 @@ from workers.sdk import InvocationError
 from .base import Caller, Inbound
 from .config import Route
 
-__all__ = ["Command", "RequestedEvent", "decide", "notice_text", "parse_command"]
+__all__ = ["Command", "RequestedEvent", "decide", "notice_text", "parse_command", "paused_text"]
 
 _COMMAND = re.compile(r"^\s*(approve|reject)\s+(apr_[A-Za-z0-9_-]+)(?:\s+(.*))?$", re.IGNORECASE | re.DOTALL)
 
@@ -82,6 +86,15 @@ async def decide(caller: Caller, route: Route | None, message: Inbound, command:
         return f"Could not {command.decision} {command.approval_id}: {exc.message}"
     done = "Approved" if command.decision == "approve" else "Rejected"
     return f"{done} {command.approval_id}."
+
+
+def paused_text(agent_id: str | None, pending: Any) -> str:
+    """The reply to a message whose run paused: one notice per call waiting for approval."""
+    notices = [notice_text(RequestedEvent(approval_id=str(a.get("approval_id")), agent_id=agent_id,
+                                          function_id=a.get("function_id")))
+               for a in (pending if isinstance(pending, list) else [])
+               if isinstance(a, Mapping) and a.get("approval_id")]
+    return "\n".join(notices) or f"The agent {agent_id or '?'} is waiting for an approval."
 
 
 def session_keys(event: RequestedEvent) -> list[str]:

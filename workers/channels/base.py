@@ -7,16 +7,19 @@ An inbound request is answered in three steps, in this order, by every platform:
 1. **Verify** the raw body bytes (read from the HTTP module's ``request_body`` channel, never a
    re-serialised object) with the platform's scheme. Failure → 401 and nothing else happens.
 2. **Record** the message with ``state::cas`` (expected: absent) in scope ``channels:inbound``
-   under ``<platform>:<account>:<source id>`` (Slack ``event_id``, Telegram ``update_id``,
+   under ``<platform>:<account>:<source id>`` (Slack ``<team>:<channel>:<ts>`` — the message,
+   not the event, see :mod:`.slack` —, Telegram ``update_id``,
    Discord interaction id, webhook ``X-AgentOS-Delivery``), then **enqueue**
    ``channels::process {key}`` with the key as ``idempotency_key``, then answer 200 at once. A
    retry of a delivery finds the record: it is acknowledged and, unless the record is still
    ``received`` (the first attempt died before its enqueue), nothing is enqueued.
 3. **Process** (``channels::process``, from the queue, at least once): claim the record by
-   compare-and-set ``received → processing``; a second delivery of the job, or a second job for
-   the same key, loses the claim and does nothing. So a message makes at most one agent run.
-   The answer is stored (``answered``) before it is sent; a failed send raises, the queue
-   retries the job, and the retry only sends the pieces not yet sent (``sent`` counts them).
+   compare-and-set ``received → processing``, writing the claiming queue job's id as ``owner``;
+   a second job for the same key loses the claim and does nothing. So a message makes at most
+   one agent run. The answer is stored (``answered``) before it is sent; a failed send raises,
+   the queue retries the job, and the retry — the same job id, so the owner — only sends the
+   pieces not yet sent (``sent`` counts them). Another job never sends an answer it does not
+   own, so a reply cannot go out twice.
 
 States: ``received → processing → answered → replied``. A worker killed during the agent run
 leaves ``processing``: that message is not run again (at most one run beats a double answer).
@@ -97,6 +100,8 @@ class Inbound(BaseModel):
     sent: int = 0
     """Pieces of ``answer`` already sent (a retried send skips them)."""
     received_at: float = 0.0
+    owner: str | None = None
+    """The queue job that claimed the record (its retries may go on; other jobs may not)."""
 
     @property
     def key(self) -> str:
@@ -195,10 +200,11 @@ async def ingest(caller: Caller, message: Inbound, *, queue: str = "default") ->
     return new
 
 
-async def claim(caller: Caller, key: str) -> Inbound | None:
+async def claim(caller: Caller, key: str, owner: str | None = None) -> Inbound | None:
     """Take the record at ``key`` for processing; None when another delivery has it (or had it).
 
-    A record already ``answered`` is returned as is: its answer still has to be sent.
+    A record already ``answered`` is returned as is to its owner (the job that claimed it, on a
+    retry): its answer still has to be sent. ``owner`` None (no queue) owns every record.
     """
     for _ in range(5):
         current = await caller.trigger("state::get", {"scope": INBOUND_SCOPE, "key": key})
@@ -206,12 +212,13 @@ async def claim(caller: Caller, key: str) -> Inbound | None:
             log.warning("channels: no inbound record %s", key)
             return None
         message = Inbound.model_validate(current)
-        if message.status == "answered":
+        mine = owner is None or message.owner is None or message.owner == owner
+        if message.status == "answered" and mine:
             return message
         if message.status != "received":
             log.info("channels: %s is already %s; not run again", key, message.status)
             return None
-        taken = message.model_copy(update={"status": "processing"})
+        taken = message.model_copy(update={"status": "processing", "owner": owner})
         answer = await caller.trigger("state::cas", {"scope": INBOUND_SCOPE, "key": key,
                                                      "expected": dict(current),
                                                      "value": taken.model_dump(mode="json")})

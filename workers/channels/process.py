@@ -6,6 +6,14 @@ as the answer and then sent, split at the platform's limit, to the chat/thread i
 Every outcome is a reply: no agent → the explicit "No agent is configured…" text; a failed run
 → "The agent … could not answer". A failed *send* raises (``platform_error``) and the queue
 retries the job, which then only sends the pieces not yet sent.
+
+**Runs that pause for approval.** ``agent::chat`` is called with ``notify:
+{function_id: "channels::run_finished", data: {key}}``. A run that pauses answers at once with
+its pending approvals; the reply is then the approval notice (``approve <id>`` / ``reject
+<id>``), in the same thread. An approver's ``approve`` in that chat decides it; when the run has
+finished (or paused again), agent-core queues ``channels::run_finished {key, run_id, status,
+iterations, result | error}`` and the answer goes to the chat of message ``key`` as a follow-up
+record ``<key>:<run_id>:<iterations>`` with the same life cycle (recorded once by compare-and-set, sent piece by piece, retried by the queue).
 """
 
 from __future__ import annotations
@@ -17,15 +25,22 @@ from typing import Any
 from workers.sdk import InvocationError
 
 from . import approvals
-from .base import SESSIONS_SCOPE, Caller, Destination, Inbound, Platform, claim, save
+from .base import INBOUND_SCOPE, SESSIONS_SCOPE, Caller, Destination, Inbound, Platform, claim, save
 from .errors import PlatformError
 from .replies import split
 from .router import ROUTES_SCOPE, no_agent_text, resolve, route_key
 from .webhook import WebhookPlatform
 
-__all__ = ["Processor"]
+__all__ = ["FINISHED_FUNCTION", "Processor"]
 
 log = logging.getLogger(__name__)
+
+FINISHED_FUNCTION = "channels::run_finished"
+
+
+def _content(result: Any) -> str:
+    content = result.get("content") if isinstance(result, Mapping) else None
+    return content if isinstance(content, str) and content.strip() else "(the agent gave no answer)"
 
 
 class Processor:
@@ -46,7 +61,9 @@ class Processor:
             InvocationError: ``platform_error`` when the reply could not be sent (retried).
         """
         key = str(data.get("key")) if isinstance(data, Mapping) else ""
-        message = await claim(ctx, key)
+        queued = data.get("_queue") if isinstance(data, Mapping) else None
+        job = queued.get("message_id") if isinstance(queued, Mapping) else None
+        message = await claim(ctx, key, str(job) if job else None)
         if message is None:
             return {"key": key, "status": "skipped"}
         if message.status == "processing":
@@ -86,14 +103,54 @@ class Processor:
         await ctx.trigger("state::set", {"scope": SESSIONS_SCOPE, "key": dest.session_id,
                                          "value": session.model_dump(mode="json")})
         try:
-            result = await ctx.trigger("agent::chat", {"agent_id": agent, "message": message.text,
-                                                       "session_id": dest.session_id},
-                                       timeout=self.agent_timeout_s)
+            result = await ctx.trigger("agent::chat", {
+                "agent_id": agent, "message": message.text, "session_id": dest.session_id,
+                "notify": {"function_id": FINISHED_FUNCTION, "data": {"key": message.key}},
+            }, timeout=self.agent_timeout_s)
         except InvocationError as exc:
             log.warning("channels: agent %s failed on %s: %s %s", agent, message.key, exc.code, exc.message)
             return f"The agent {agent} could not answer ({exc.code}): {exc.message[:300]}"
-        content = result.get("content") if isinstance(result, Mapping) else None
-        return content if isinstance(content, str) and content.strip() else "(the agent gave no answer)"
+        if isinstance(result, Mapping) and result.get("status") == "paused":
+            return approvals.paused_text(agent, result.get("approvals"))
+        return _content(result)
+
+    async def run_finished(self, data: Any, ctx: Caller) -> dict[str, Any]:
+        """``channels::run_finished {key, run_id, status, result | error}`` (queued by agent-core
+        when a run that paused has ended): the answer goes to the chat of message ``key``.
+
+        Raises:
+            InvocationError: ``platform_error`` when the reply could not be sent (retried).
+        """
+        if not isinstance(data, Mapping) or not isinstance(data.get("key"), str) \
+                or not isinstance(data.get("run_id"), str):
+            raise InvocationError("invalid_arguments", "need {key, run_id, status, result | error}")
+        origin = await ctx.trigger("state::get", {"scope": INBOUND_SCOPE, "key": data["key"]})
+        if not isinstance(origin, Mapping):
+            log.warning("channels: run %s finished for unknown message %s", data["run_id"], data["key"])
+            return {"key": data["key"], "status": "unknown_message"}
+        first = Inbound.model_validate(origin)
+        if data.get("status") == "paused":  # paused again: a new round of approvals to ask for
+            text = approvals.paused_text(first.agent_id, (data.get("result") or {}).get("approvals"))
+        elif data.get("status") == "completed":
+            text = _content(data.get("result"))
+        else:
+            error = data.get("error") if isinstance(data.get("error"), Mapping) else {}
+            text = (f"The agent {first.agent_id} could not finish ({error.get('code', 'failed')}): "
+                    f"{str(error.get('message', ''))[:300]}")
+        follow = first.model_copy(update={
+            "source_id": f"{first.source_id}:{data['run_id']}:{data.get('iterations', 0)}", "text": "", "status": "answered",
+            "answer": text, "sent": 0, "dest": first.dest.model_copy(update={"reply_to": None, "extra": {}})})
+        answer = await ctx.trigger("state::cas", {"scope": INBOUND_SCOPE, "key": follow.key,
+                                                  "expected": None, "value": follow.model_dump(mode="json")})
+        if not (isinstance(answer, Mapping) and answer.get("ok")):
+            current = answer.get("current") if isinstance(answer, Mapping) else None
+            if not isinstance(current, Mapping):
+                raise InvocationError("conflict", f"could not record the answer of run {data['run_id']}")
+            follow = Inbound.model_validate(current)
+            if follow.status == "replied":
+                return {"key": follow.key, "status": "replied"}  # a repeated delivery
+        await self._deliver(ctx, follow)
+        return {"key": follow.key, "status": "replied"}
 
     async def _deliver(self, ctx: Caller, message: Inbound) -> None:
         platform = self.platforms[message.dest.platform]

@@ -5,8 +5,22 @@ secret, "v0:{X-Slack-Request-Timestamp}:{raw body}"))`` in ``X-Slack-Signature``
 the exact bytes first, with the timestamp within ``max_skew_s`` and a constant-time compare;
 only then is ``url_verification`` answered (a forged challenge gets 401 like anything else).
 ``event_callback`` messages from users (``message`` and ``app_mention``; bot messages and
-edits are skipped) are recorded by ``event_id``, so a retry (``X-Slack-Retry-Num``) of the same
-event is acknowledged and dropped.
+subtyped events such as edits are skipped) are recorded by the *message*, not the event:
+``source_id`` is ``<team>:<channel>:<ts>``.
+
+Why the message: a message that mentions the bot in a channel the bot is in arrives twice, as
+``app_mention`` and as ``message``, with different ``event_id`` s, in either order, often at
+once. Both carry the same team, channel and ``ts``, so the second finds the first's record (see
+:mod:`.base`) and the message makes one run whichever came first. A retry
+(``X-Slack-Retry-Num``) of either has the same key too. Distinct messages differ in ``ts``
+(unique within a channel): a reply in a thread has its own ``ts`` (its ``thread_ts`` is the
+parent's) and runs on its own. An edit comes as ``message`` with subtype ``message_changed``
+(skipped); an ``app_mention`` sent for an edited message would carry the original ``ts``, so
+an edit never runs a message a second time.
+
+Both events must also make the same record, so the text is cleaned the same way for both: a
+leading mention of the bot (its user ids are the envelope's ``authorizations`` with ``is_bot``)
+is removed; when the envelope names no bot, any leading mention is removed.
 
 Outbound: answers go to the event's channel, in the thread (``thread_ts``, else the message's
 ``ts``), 3900 characters per message.
@@ -22,7 +36,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -30,11 +44,11 @@ from .base import Caller, Destination, Inbound, Secrets
 from .config import SlackConfig
 from .errors import BadPayload, PlatformError, Unauthenticated
 
-__all__ = ["SlackPlatform", "parse_event", "sign", "verify"]
+__all__ = ["SlackPlatform", "message_id", "parse_event", "sign", "strip_mention", "verify"]
 
 log = logging.getLogger(__name__)
 
-_MENTION = re.compile(r"^\s*<@[A-Z0-9]+>\s*")
+_MENTION = re.compile(r"^\s*<@([A-Z0-9]+)(?:\|[^>]*)?>\s*")
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -67,6 +81,7 @@ class _Event(BaseModel):
 
     type: str
     channel: str | None = None
+    team: str | None = None
     user: str | None = None
     text: str | None = None
     ts: str | None = None
@@ -75,13 +90,22 @@ class _Event(BaseModel):
     subtype: str | None = None
 
 
+class _Authorization(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    user_id: str | None = None
+    is_bot: bool = False
+
+
 class _Envelope(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     type: str
     challenge: str | None = None
+    team_id: str | None = None
     event_id: str | None = None
     event: _Event | None = None
+    authorizations: list[_Authorization] = Field(default_factory=list)
 
 
 class Challenge(BaseModel):
@@ -105,12 +129,26 @@ def parse_event(payload: Any, now: float) -> Challenge | Inbound | None:
             or event.type not in ("message", "app_mention") or event.bot_id or event.subtype
             or not event.user or not event.channel or not event.ts or not event.text):
         return None
-    text = _MENTION.sub("", event.text) if event.type == "app_mention" else event.text
+    bots = {a.user_id for a in envelope.authorizations if a.is_bot and a.user_id}
+    team = envelope.team_id or event.team or "-"
     thread = event.thread_ts or event.ts
     dest = Destination(platform="slack", account="slack", chat_id=event.channel, thread_id=thread,
                        reply_to=event.ts)
-    return Inbound(source_id=envelope.event_id, dest=dest, user_id=event.user, text=text,
-                   received_at=now)
+    return Inbound(source_id=message_id(team, event.channel, event.ts), dest=dest,
+                   user_id=event.user, text=strip_mention(event.text, bots), received_at=now)
+
+
+def message_id(team: str, channel: str, ts: str) -> str:
+    """The ``source_id`` of one Slack message: ``<team>:<channel>:<ts>`` (whichever event)."""
+    return f"{team}:{channel}:{ts}"
+
+
+def strip_mention(text: str, bots: set[str]) -> str:
+    """``text`` without a leading mention of one of ``bots`` (of anyone when ``bots`` is empty)."""
+    found = _MENTION.match(text)
+    if found is None or (bots and found.group(1) not in bots):
+        return text
+    return text[found.end():]
 
 
 class SlackPlatform:

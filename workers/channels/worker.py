@@ -13,6 +13,7 @@ Functions::
     channels::webhook::receive      POST /channels/webhook/:hook_id
     channels::process               {key} — the queued step (see .process)
     channels::approval_requested    subscribe approval.requested
+    channels::run_finished          {key, run_id, status, result | error} — queued by agent-core
     channels::route::set            {platform, account?, chat_id, agent_id|null}
     channels::inbound::get          {key} → the inbound record
 
@@ -223,6 +224,8 @@ class ChannelsService:
             define("channels::webhook::receive", self.webhook_receive, "Signed generic webhook endpoint"),
             define("channels::process", p.process, "Run a recorded inbound message and reply (queued)"),
             define("channels::approval_requested", p.approval_requested, "Post approval requests in their chat"),
+            define("channels::run_finished", p.run_finished,
+                   "Send the answer of a run that paused for approval, once it finished (queued)"),
             define("channels::route::set", self.set_route, "Route a chat to an agent (null: remove)"),
             define("channels::inbound::get", self.get_inbound, "An inbound message record"),
         ], triggers=[

@@ -10,44 +10,52 @@ An :class:`McpLink` runs one supervision loop (:meth:`McpLink.run`, in the calle
 2. register one function per allowed tool (``tools`` globs) on the :class:`Registrar` (our bus
    connection): id ``mcp::<integration>::<tool>``, the tool's ``inputSchema`` as
    ``request_format``, so agent-core offers it to agents whose capability globs match;
-3. wait until the server's read stream ends (the process died, the HTTP session broke): the
-   stream is relayed through a pipe of ours, so its end is an event, not a poll;
+3. watch the link until it breaks: the server's read stream ends (the stdio process died; the
+   stream is relayed through a pipe of ours, so its end is an event, not a poll), or a ping
+   fails. Pings (``send_ping``) go out every ``ping_interval_s`` and at once after a call
+   failed on the connection. They are what notices a streamable HTTP server going away: that
+   transport is a POST per message, and its read stream stays open while nobody asks. A POST
+   that cannot connect breaks the transport (the SDK's task group fails); a server that came
+   back without our session answers our session id with 404; either way the link restarts;
 4. unregister every function (a call meanwhile answers ``function_not_found`` from the engine),
    wait the backoff delay (growing while attempts keep failing, reset after a healthy run), and
-   start again.
+   start again. A server that cannot be reached at start is the same failure: ``down`` with
+   ``last_error`` (a refused connection, or "refused our headers" on HTTP 401/403), retried.
 
 A tool call is ``session.call_tool`` bounded by ``call_timeout_s``. The result becomes JSON:
 ``{content: [blocks], text, structured}``; a result flagged ``isError`` is answered as the
-error ``mcp_tool_error``. Status changes are observable: :meth:`McpLink.wait_for` returns once
-a predicate on the link holds (tests and ``mcp::status`` use it; no polling).
+error ``mcp_tool_error``; a call cut off by the connection closing is ``integration_down``.
+Status changes are observable: :meth:`McpLink.wait_for` returns once a predicate on the link
+holds (tests and ``mcp::status`` use it; no polling).
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+import math
 import random
 import re
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from fnmatch import fnmatchcase
 from typing import Any, Protocol, TextIO
 
 import anyio
 import httpx2
-from anyio.abc import ObjectReceiveStream
 from anyio.streams.memory import MemoryObjectSendStream
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+from mcp_types import CONNECTION_CLOSED
 
 from workers.sdk import Backoff, Context, FunctionDef, InvocationError, SdkError, function
 
 from .config import IntegrationConfig
 
-__all__ = ["LinkStatus", "McpLink", "Registrar", "result_json", "tool_function_id"]
+__all__ = ["LinkStatus", "McpLink", "Registrar", "describe_error", "result_json", "tool_function_id"]
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +113,8 @@ class McpLink:
         self._errlog = errlog
         self._rng = rng or random.Random()
         self._session: ClientSession | None = None
+        self._check = anyio.Event()
+        """Set to ping the server now (a call failed on the connection)."""
         self._changed = anyio.Event()
         self.status = LinkStatus.STARTING
         self.functions: dict[str, str] = {}
@@ -128,7 +138,7 @@ class McpLink:
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.config.id, "name": self.config.name, "transport": self.config.transport,
-                "status": self.status.value, "generation": self.generation,
+                "url": self.config.url, "status": self.status.value, "generation": self.generation,
                 "tools": sorted(self.functions), "last_error": self.last_error,
                 "calls": self.calls}
 
@@ -146,13 +156,12 @@ class McpLink:
                 except (OSError, MCPError, SdkError, ValueError, TimeoutError,
                         anyio.BrokenResourceError, anyio.ClosedResourceError,
                         httpx2.HTTPError) as exc:
-                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    self.last_error = describe_error(exc)
                 except BaseExceptionGroup as group:  # transport task groups wrap their errors
                     if group.subgroup(Exception) is None or group.subgroup(
                             lambda e: not isinstance(e, Exception)) is not None:
                         raise
-                    self.last_error = "; ".join(f"{type(e).__name__}: {e}"
-                                                for e in group.exceptions)
+                    self.last_error = describe_error(group)
                 await self._unregister_all()
                 self._set(LinkStatus.DOWN)
                 attempt = 0 if time.monotonic() - started > HEALTHY_AFTER_S else attempt + 1
@@ -180,9 +189,21 @@ class McpLink:
                     self.last_error = None
                     self._set(LinkStatus.UP)
                     log.info("integration %s up: %d tools", self.config.id, len(self.functions))
-                    await closed.wait()
+                    await self._watch(session, closed)
                 finally:
                     self._session = None
+
+    async def _watch(self, session: ClientSession, closed: anyio.Event) -> None:
+        """Return when the server's side ended; raise when a ping fails (see the module doc)."""
+        interval = self.config.ping_interval_s or math.inf
+        while True:
+            with anyio.move_on_after(interval):
+                await _first(closed, self._check)
+            if closed.is_set():
+                return
+            self._check = anyio.Event()  # set during the ping: ping again
+            with anyio.fail_after(self.config.call_timeout_s):
+                await session.send_ping()
 
     @asynccontextmanager
     async def _transport(self) -> AsyncIterator[tuple[Any, Any, anyio.Event]]:
@@ -196,8 +217,11 @@ class McpLink:
                     stdio_client(params, errlog=self._errlog or sys.stderr))
             else:
                 assert cfg.url is not None
+                # No read timeout: the server's GET stream is long-lived; calls and pings have
+                # their own deadlines.
                 http = await stack.enter_async_context(httpx2.AsyncClient(
-                    headers=cfg.resolved_headers(), timeout=cfg.call_timeout_s))
+                    headers=cfg.resolved_headers(), timeout=httpx2.Timeout(cfg.call_timeout_s, read=None),
+                    event_hooks={"response": [_refuse_auth_failures]}))
                 read, write = await stack.enter_async_context(
                     streamable_http_client(cfg.url, http_client=http))
             closed = anyio.Event()
@@ -250,8 +274,13 @@ class McpLink:
             raise InvocationError("timeout", f"MCP tool {name} did not answer within "
                                              f"{timeout:g}s") from None
         except MCPError as exc:
+            self._check.set()  # the error may be the connection's: make sure of it now
+            if exc.code == CONNECTION_CLOSED:
+                raise InvocationError("integration_down", f"integration {self.config.id} went "
+                                                          f"away during the call: {exc}") from exc
             raise InvocationError("mcp_error", f"MCP tool {name}: {exc}") from exc
         except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            self._check.set()
             raise InvocationError("integration_down", f"integration {self.config.id} went "
                                                       "away during the call") from exc
         return result_json(result)
@@ -265,7 +294,39 @@ class McpLink:
                 log.debug("integration %s: could not unregister %s: %s", self.config.id, fid, exc)
 
 
-async def _relay(source: ObjectReceiveStream[Any], sink: MemoryObjectSendStream[Any],
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` of each leaf of ``exc`` (groups flattened); HTTP errors name the request."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(describe_error(e) for e in exc.exceptions)
+    text = str(exc) or "(no detail)"
+    if isinstance(exc, httpx2.RequestError):
+        try:
+            text = f"{exc.request.method} {exc.request.url}: {text}"
+        except RuntimeError:  # no request attached
+            pass
+    return f"{type(exc).__name__}: {text}"
+
+
+async def _first(*events: anyio.Event) -> None:
+    """Return once any of ``events`` is set."""
+    async with anyio.create_task_group() as tg:
+        async def wait(event: anyio.Event) -> None:
+            await event.wait()
+            tg.cancel_scope.cancel()
+
+        for event in events:
+            tg.start_soon(wait, event)
+
+
+async def _refuse_auth_failures(response: httpx2.Response) -> None:
+    """Turn 401/403 into an error naming the cause (the SDK would report a bare "error response")."""
+    if response.status_code in (401, 403):
+        raise httpx2.HTTPStatusError(
+            f"{response.request.url} refused our headers (HTTP {response.status_code}); "
+            "check [integration.headers]", request=response.request, response=response)
+
+
+async def _relay(source: AsyncIterable[Any], sink: MemoryObjectSendStream[Any],
                  closed: anyio.Event) -> None:
     """Copy the server's messages to the session; set ``closed`` when the server's side ends."""
     try:

@@ -13,12 +13,16 @@
     enabled = false
     tools = ["*"]                    # fnmatch globs over the server's tool names
     call_timeout_s = 60
+    ping_interval_s = 30             # liveness probe (MCP ping); 0: ping only after a failed call
 
     [integration.env]                # a plain string, or the seed's {required, description}:
     GITHUB_PERSONAL_ACCESS_TOKEN = { required = true, description = "..." }   # read from our env
 
-    [integration.headers]            # http only
+    [integration.headers]            # http only: sent with every request
     Authorization = "Bearer ${GITHUB_TOKEN}"   # ${VAR} is read from our environment
+
+Over ``http`` the server's URL is ``url`` (the streamable HTTP endpoint, e.g. ``…/mcp``); a
+server answering 401 or 403 is reported as refusing these headers.
 
 A file that does not parse or validate is logged with its path and the offending key, and
 skipped; the others load.
@@ -67,6 +71,10 @@ class IntegrationConfig(BaseModel):
     enabled: bool = True
     tools: list[str] = Field(default_factory=lambda: ["*"])
     call_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    ping_interval_s: Annotated[float, Field(ge=0)] = 30.0
+    """How often a link pings its server (0: only after a failed call). A streamable HTTP
+    server that goes away is noticed only by a request, so this bounds how long its tools
+    stay registered while it is gone."""
     max_backoff_s: Annotated[float, Field(gt=0)] = 30.0
 
     @model_validator(mode="after")

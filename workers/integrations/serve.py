@@ -1,8 +1,11 @@
 """The reverse direction: selected engine functions served as an MCP server.
 
 ``python -m workers.integrations.serve --allow 'tool::*' --allow 'kb::search'`` speaks MCP on
-stdin/stdout (``--transport http --port 8765`` serves streamable HTTP at ``/mcp`` instead). It
-connects to the bus as a client (``AGENTOS_URL``/``AGENTOS_TOKEN`` or ``--url``/``--token``).
+stdin/stdout. ``--transport http --port 8765`` serves streamable HTTP at ``/mcp`` instead: once
+it listens it writes its URL (``http://127.0.0.1:8765/mcp``) as one line on stdout (``--port 0``
+picks a free port), and when ``AGENTOS_MCP_SERVE_TOKEN`` is set every request must carry
+``Authorization: Bearer <that token>`` (401 otherwise). It connects to the bus as a client
+(``AGENTOS_URL``/``AGENTOS_TOKEN`` or ``--url``/``--token``).
 
 ``tools/list`` asks ``engine::functions::list`` (with schemas) and offers every function whose
 id matches an ``--allow`` glob, named by agent-core's sanitiser (``kb::search`` → ``kb__search``)
@@ -15,8 +18,11 @@ the engine's code and message. Nothing is allowed by default.
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
 import logging
+import os
+import socket
 import sys
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
@@ -31,9 +37,11 @@ from mcp.server.stdio import stdio_server
 from workers.agent_core.tools import ToolNames
 from workers.sdk import InvocationError, connect
 
-__all__ = ["Caller", "EngineTools", "build_server", "main"]
+__all__ = ["TOKEN_ENV", "Caller", "EngineTools", "build_server", "main", "require_bearer"]
 
 log = logging.getLogger(__name__)
+
+TOKEN_ENV = "AGENTOS_MCP_SERVE_TOKEN"
 
 
 class Caller(Protocol):
@@ -105,6 +113,40 @@ def build_server(tools: EngineTools, name: str = "agentos") -> Server[Any]:
     return Server(name, on_list_tools=on_list_tools, on_call_tool=on_call_tool)
 
 
+def require_bearer(app: Any, token: str) -> Any:
+    """``app`` (ASGI) answering 401 to HTTP requests without ``Authorization: Bearer <token>``."""
+    expected = f"Bearer {token}".encode()
+
+    async def guarded(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, expected):
+                await send({"type": "http.response.start", "status": 401,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"www-authenticate", b"Bearer")]})
+                await send({"type": "http.response.body", "body": b'{"error":"unauthorized"}'})
+                return
+        await app(scope, receive, send)
+
+    return guarded
+
+
+async def _serve_http(server: Server[Any], host: str, port: int) -> None:
+    import uvicorn
+
+    app = server.streamable_http_app(host=host)
+    token = os.environ.get(TOKEN_ENV)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.create_server((host, port), family=family) as sock:
+        config = uvicorn.Config(require_bearer(app, token) if token else app, lifespan="on",
+                                log_level="warning")
+        bound = sock.getsockname()[1]
+        # The socket listens already: whoever reads the URL can connect at once.
+        sys.stdout.write(f"http://{f'[{host}]' if ':' in host else host}:{bound}/mcp\n")
+        sys.stdout.flush()
+        await uvicorn.Server(config).serve(sockets=[sock])
+
+
 async def _serve(args: argparse.Namespace) -> None:
     async with connect(args.url, workers=[], name="mcp-serve", token=args.token) as conn:
         server = build_server(EngineTools(conn, args.allow, timeout=args.timeout))
@@ -112,20 +154,16 @@ async def _serve(args: argparse.Namespace) -> None:
             async with stdio_server() as (read, write):
                 await server.run(read, write, server.create_initialization_options())
             return
-        import uvicorn
-
-        app = server.streamable_http_app(host=args.host)
-        await uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
-                                            log_level="warning")).serve()
+        await _serve_http(server, args.host, args.port)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Parse the command line and serve until stdin closes (stdio) or SIGINT (http)."""
+    """Parse the command line and serve until stdin closes (stdio) or SIGINT/SIGTERM (http)."""
     parser = argparse.ArgumentParser(prog="python -m workers.integrations.serve")
     parser.add_argument("--allow", action="append", default=[], help="function id glob (repeat)")
     parser.add_argument("--transport", choices=("stdio", "http"), default="stdio")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=8765, help="http: the port (0: any free one)")
     parser.add_argument("--url", default=None, help="the engine (default AGENTOS_URL)")
     parser.add_argument("--token", default=None, help="bearer token (default AGENTOS_TOKEN)")
     parser.add_argument("--timeout", type=float, default=60.0)

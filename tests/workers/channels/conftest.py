@@ -145,9 +145,10 @@ class Stack:
 
 
 @asynccontextmanager
-async def running(tmp_path: Path, *, polling: bool = False, **overrides: Any) -> AsyncIterator[Stack]:
+async def running(tmp_path: Path, *, polling: bool = False, extra: list[Worker] | None = None,
+                  **overrides: Any) -> AsyncIterator[Stack]:
     """The whole stack; ``overrides`` replace top-level sections of the channels config; with
-    ``polling`` the Telegram bot long-polls the fake."""
+    ``polling`` the Telegram bot long-polls the fake; ``extra`` workers join it (tools)."""
     key = Ed25519PrivateKey.generate()
     public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
     node_config = NodeConfig.model_validate({
@@ -169,7 +170,7 @@ async def running(tmp_path: Path, *, polling: bool = False, **overrides: Any) ->
                 connect(node.url, workers=[core.worker()]), \
                 connect(node.url, workers=[security.worker()]), \
                 connect(node.url, workers=[service.worker()]) as channels_conn, \
-                connect(node.url, workers=[watcher.worker()], name="client") as client, \
+                connect(node.url, workers=[watcher.worker(), *(extra or [])], name="client") as client, \
                 httpx.AsyncClient(base_url=f"http://127.0.0.1:{node.ports['http']}", timeout=CALL_TIMEOUT) as http, \
                 anyio.create_task_group() as tg:
             await tg.start(service.serve_polling, channels_conn)
