@@ -149,6 +149,14 @@ async def list_functions(ctx: Context) -> list[FunctionInfo]:
     return [FunctionInfo.model_validate(f) for f in (listing or {}).get("functions", [])]
 
 
+def _inherited_taint(ctx: Context, agent: AgentRecord) -> set[str]:
+    """Labels a run starts with: its caller's (``metadata.taint``, set by ``tool::agent_send``)
+    and the agent's ``taint:<label>`` tags (set by ``tool::agent_spawn`` from a tainted run)."""
+    given = (ctx.metadata or {}).get("taint")
+    labels = {x for x in given if isinstance(x, str)} if isinstance(given, list) else set()
+    return labels | {t.removeprefix("taint:") for t in agent.tags if t.startswith("taint:")}
+
+
 def _depth(ctx: Context) -> int:
     depth = (ctx.metadata or {}).get("agent_depth", 0)
     return depth if isinstance(depth, int) and not isinstance(depth, bool) and depth >= 0 else 0
@@ -332,8 +340,8 @@ async def run_chat(
     variables = parse_context(request.context)
     functions = await list_functions(ctx)
     depth = _depth(ctx)
-    tools, executor, screen = prepare(ctx, agent, functions, stream, settings, taint=set(),
-                                      depth=depth, clock=clock)
+    tools, executor, screen = prepare(ctx, agent, functions, stream, settings,
+                                      taint=_inherited_taint(ctx, agent), depth=depth, clock=clock)
     turn = request.turn()
     await screen.check_input(turn)
     builtins = {

@@ -122,6 +122,10 @@ STATUS_OF: dict[str, _Mapping] = {
     # agents
     "agent_not_found": _Mapping(404, "not_found_error"),
     "template_not_found": _Mapping(404, "not_found_error"),
+    "run_not_found": _Mapping(404, "not_found_error"),
+    "not_found": _Mapping(404, "not_found_error"),
+    "already_decided": _Mapping(409, "conflict_error", no_retry=True),
+    "too_many_pending": _Mapping(429, "rate_limit_error", no_retry=True),
     "agent_exists": _Mapping(409, "conflict_error", no_retry=True),
     "agent_paused": _Mapping(409, "conflict_error", no_retry=True),
     "agent_archived": _Mapping(409, "conflict_error", no_retry=True),

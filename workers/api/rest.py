@@ -10,7 +10,17 @@ Each route is a thin translation to one agent-core function, in the caller's rea
     DELETE /api/agents/:id           agent::delete                                 → 200 {deleted, agent_id}
     POST   /api/agents/:id/message   agent::chat   {message | messages, session_id?, context?}
                                                                                    → 200 the run's result
+    GET    /api/runs                 agent::runs_list {status?, agent_id?}         → 200 {runs}
+    GET    /api/runs/:id             agent::run_get                                → 200 the run
+    GET    /api/approvals            approval::list {status?, agent_id?}           → 200 {approvals}
+    POST   /api/approvals/:id        approval::decide {decision, note?}            → 200 the decision
     GET    /api/health               which of the workers the api needs are registered → 200
+
+A run that pauses for approval answers ``POST /api/agents/:id/message`` (and
+``/v1/chat/completions``, under ``agentos``) with ``status: "paused"``, its ``run_id`` and the
+pending ``approvals``; ``POST /api/approvals/:id {decision: approve|reject, note?}`` decides one
+(``by`` is ``api:<realm>``: the caller's credential, never the body), and ``GET /api/runs/:id``
+shows the run's outcome once it went on.
 
 Errors use the same OpenAI envelope as ``/v1`` (an unknown agent is a 404 ``agent_not_found``).
 Unlike the seed, ``message`` keeps the whole ``messages`` history when one is given, and a
@@ -19,7 +29,7 @@ Unlike the seed, ``message`` keeps the whole ``messages`` history when one is gi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,7 +41,7 @@ from .exchange import HttpRequest, json_body, reply
 from .ratelimit import RateLimiter
 from .schema import param_of
 
-__all__ = ["AgentsApi", "MessageBody", "health"]
+__all__ = ["AgentsApi", "DecisionBody", "MessageBody", "RunsApi", "health"]
 
 _ADMIN_TIMEOUT = 30.0
 _NEEDED = {"llm_router": "llm::complete", "agent_core": "agent::chat"}
@@ -97,6 +107,38 @@ class AgentsApi:
         payload = {"agent_id": request.path_params["id"],
                    **body.model_dump(exclude_none=True)}
         return reply(await _call(ctx, "agent::chat", payload, self.config.agent_timeout_s))
+
+
+class DecisionBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    decision: Literal["approve", "reject"]
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class RunsApi:
+    """``/api/runs`` and ``/api/approvals``."""
+
+    async def runs(self, request: HttpRequest, ctx: Context) -> dict[str, Any]:
+        query = {k: v for k, v in request.query_params.items() if k in ("status", "agent_id") and v}
+        return reply(await _call(ctx, "agent::runs_list", query))
+
+    async def run(self, request: HttpRequest, ctx: Context) -> dict[str, Any]:
+        return reply(await _call(ctx, "agent::run_get", {"run_id": request.path_params["id"]}))
+
+    async def approvals(self, request: HttpRequest, ctx: Context) -> dict[str, Any]:
+        query = {k: v for k, v in request.query_params.items() if k in ("status", "agent_id") and v}
+        return reply(await _call(ctx, "approval::list", query))
+
+    async def decide(self, request: HttpRequest, ctx: Context) -> dict[str, Any]:
+        try:
+            body = DecisionBody.model_validate(_object(request))
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            raise InvalidRequest(f"{param_of(err['loc'])}: {err['msg']}", param=param_of(err["loc"])) from exc
+        payload = {"approval_id": request.path_params["id"], "decision": body.decision,
+                   "note": body.note, "by": f"api:{ctx.realm or 'default'}"}
+        return reply(await _call(ctx, "approval::decide", payload))
 
 
 async def health(ctx: Context, limiter: RateLimiter) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from .errors import ApiError, RateLimited, from_invocation
 from .exchange import HttpRequest, parse_request
 from .models import ModelCatalog
 from .ratelimit import RateLimiter, key_of
-from .rest import AgentsApi, health
+from .rest import AgentsApi, RunsApi, health
 
 __all__ = ["ROUTES", "ApiService", "Route", "build_worker"]
 
@@ -70,6 +70,10 @@ ROUTES: tuple[Route, ...] = (
     Route("api::agents_update", "PATCH", "api/agents/:id", "Update an agent"),
     Route("api::agents_delete", "DELETE", "api/agents/:id", "Delete an agent"),
     Route("api::agents_message", "POST", "api/agents/:id/message", "Run an agent on a message"),
+    Route("api::runs_list", "GET", "api/runs", "Runs that paused for approval"),
+    Route("api::runs_get", "GET", "api/runs/:id", "One paused or resumed run"),
+    Route("api::approvals_list", "GET", "api/approvals", "Approval requests"),
+    Route("api::approvals_decide", "POST", "api/approvals/:id", "Approve or reject a request"),
     Route("api::health", "GET", "api/health", "Is the api and what it needs up", limited=False),
 )
 
@@ -92,6 +96,7 @@ class ApiService:
         self.completions = Completions(self.config, wall_clock)
         self.models = ModelCatalog(int(wall_clock()))
         self.agents = AgentsApi(self.config)
+        self.runs = RunsApi()
         self.handlers: dict[str, Handler] = {
             "api::chat_completions": self.completions.handle,
             "api::models_list": self.models.list,
@@ -103,6 +108,10 @@ class ApiService:
             "api::agents_update": self.agents.update,
             "api::agents_delete": self.agents.delete,
             "api::agents_message": self.agents.message,
+            "api::runs_list": self.runs.runs,
+            "api::runs_get": self.runs.run,
+            "api::approvals_list": self.runs.approvals,
+            "api::approvals_decide": self.runs.decide,
             "api::health": self._health,
         }
 

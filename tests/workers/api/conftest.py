@@ -15,10 +15,12 @@ names from it (:func:`sent_tools`), fills in the reply and releases it (:func:`r
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -36,6 +38,7 @@ from workers.agent_core import AgentCore, AgentCoreConfig, TemplateLibrary  # no
 from workers.api import ApiConfig, ApiService  # noqa: E402
 from workers.llm_router import LlmConfig, LlmRouter  # noqa: E402
 from workers.sdk import Connection, Worker, connect, function  # noqa: E402
+from workers.security import SecurityConfig, SecurityService  # noqa: E402
 
 MAX_BODY = 256 * 1024
 """The http module's body limit in these tests (the huge-body test sends more)."""
@@ -146,7 +149,8 @@ async def running(fake: FakeUpstream, *, auth: bool = False, llm: LlmConfig | No
                   api: ApiConfig | None = None, extra: list[Worker] | None = None) -> AsyncIterator[Stack]:
     """The whole stack on a fresh engine; every connection is closed on exit.
 
-    With ``auth``, the test's client connection is realm ``acme``'s and HTTP needs a key.
+    With ``auth``, the test's client connection is realm ``acme``'s and HTTP needs a key. The
+    security worker runs too (injection screening, approvals); its key file goes to a temporary directory.
     """
     engine: dict[str, Any] = {"port": 0, **({"auth": TOKENS} if auth else {})}
     node_config = {"engine": engine, "workers": [
@@ -159,11 +163,14 @@ async def running(fake: FakeUpstream, *, auth: bool = False, llm: LlmConfig | No
     router = LlmRouter(llm or llm_config(fake))
     service = ApiService(api or ApiConfig(rate_limit_per_minute=0))
     token = "t-worker" if auth else None
-    async with Node(NodeConfig.model_validate(node_config)) as node:
-        async with connect(node.url, workers=[router.worker()], token=token), \
+    with tempfile.TemporaryDirectory() as security_dir:
+        security = SecurityService(SecurityConfig(data_dir=Path(security_dir)))
+        async with Node(NodeConfig.model_validate(node_config)) as node, \
+                connect(node.url, workers=[router.worker()], token=token), \
                 connect(node.url, workers=[core.worker()], token=token), \
                 connect(node.url, workers=[tools.worker(), *(extra or [])], token=token), \
                 connect(node.url, workers=[service.worker()], token=token), \
+                connect(node.url, workers=[security.worker()], token=token), \
                 connect(node.url, workers=[], name="client", token="sk-acme" if auth else None) as client:
             yield Stack(node, client, fake, tools, service)
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import anyio
 import httpx
 
-from tests.fakes import Text, ToolCall, ToolCalls
+from tests.fakes import FakeUpstream, Text, ToolCall, ToolCalls
+from workers.sdk import TriggerBinding, Worker, function
 
-from .conftest import Stack, collect, user
+from .conftest import Stack, collect, running, user
 
 
 def two_tools(names: dict[str, str]) -> list[ToolCalls | Text]:
@@ -104,3 +106,45 @@ async def test_rest_message_runs_the_agent(stack: Stack) -> None:
         response = await http.post("/api/agents/helper/message", json={"message": "hello"})
     assert response.status_code == 200, response.text
     assert response.json()["content"] == "Hi there."
+
+
+async def test_a_run_paused_for_approval_is_decided_and_read_back_over_rest(fake: FakeUpstream) -> None:
+    finished: list[Any] = []
+    done = anyio.Event()
+
+    @function("test::run_finished")
+    async def on_finished(event: Any) -> None:
+        finished.append(event)
+        done.set()
+
+    watcher = Worker("test-runs", functions=[on_finished],
+                     triggers=[TriggerBinding("subscribe", "test::run_finished", {"topic": "agent.run.finished"})])
+    async with running(fake, extra=[watcher]) as stack, stack.openai() as client, stack.http() as http:
+        await stack.create_agent(name="helper", capabilities={"tools": ["tools::*"]})
+        await stack.client.trigger("approval::set_policy", {"tools": ["tools::get_weather"]})
+        stack.fake.script(ToolCalls([ToolCall("c1", "tools__get_weather", '{"city": "Lima"}')]),
+                          Text("Lima is sunny."))
+        answer = await client.chat.completions.create(model="agent:helper", messages=user("Lima?"))  # type: ignore[arg-type]
+        agentos = (answer.model_extra or {})["agentos"]
+        assert agentos["status"] == "paused" and agentos["finish_reason"] == "approval_required"
+        assert answer.choices[0].finish_reason == "stop"
+        assert "paused until a human approves" in (answer.choices[0].message.content or "")
+        [pending] = agentos["approvals"]
+        assert stack.tools.calls == []
+        listed = (await http.get("/api/approvals", params={"status": "pending"})).json()
+        assert [a["approval_id"] for a in listed["approvals"]] == [pending["approval_id"]]
+        bad = await http.post(f"/api/approvals/{pending['approval_id']}", json={"decision": "maybe"})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "decision"
+        decided = await http.post(f"/api/approvals/{pending['approval_id']}",
+                                  json={"decision": "approve", "note": "ok", "by": "forged"})
+        assert decided.status_code == 200 and decided.json()["decided_by"] == "api:default"
+        again = await http.post(f"/api/approvals/{pending['approval_id']}", json={"decision": "reject"})
+        assert again.status_code == 409 and again.json()["error"]["code"] == "already_decided"
+        with anyio.fail_after(20):
+            await done.wait()
+        run = (await http.get(f"/api/runs/{agentos['run_id']}")).json()
+        runs = (await http.get("/api/runs", params={"status": "completed"})).json()
+    assert stack.tools.calls == [("tools::get_weather", {"city": "Lima"})]
+    assert run["status"] == "completed" and run["result"]["content"] == "Lima is sunny."
+    assert finished[0]["run_id"] == agentos["run_id"] and finished[0]["status"] == "completed"
+    assert [r["run_id"] for r in runs["runs"]] == [agentos["run_id"]]

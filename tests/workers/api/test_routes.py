@@ -24,6 +24,10 @@ SAMPLES: dict[str, tuple[str, dict[str, Any] | None, int]] = {
     "api::agents_update": ("/api/agents/probe", {"description": "changed"}, 200),
     "api::agents_message": ("/api/agents/probe/message", {"message": "hi"}, 200),
     "api::agents_delete": ("/api/agents/probe", None, 200),
+    "api::runs_list": ("/api/runs", None, 200),
+    "api::runs_get": ("/api/runs/run_missing", None, 404),
+    "api::approvals_list": ("/api/approvals", None, 200),
+    "api::approvals_decide": ("/api/approvals/apr_missing", {"decision": "approve"}, 404),
     "api::health": ("/api/health", None, 200),
 }
 

@@ -104,3 +104,16 @@ def test_the_policies_come_from_the_environment() -> None:
     assert (config.injection_input, config.injection_tools) == ("warn", "off")
     with pytest.raises(ValueError, match="injection_input"):
         AgentCoreConfig.from_env({"AGENTOS_INJECTION_INPUT": "maybe"})
+
+
+async def test_a_run_inherits_its_callers_taint_and_its_agents_taint_tags(tmp_path: Path) -> None:
+    box = Box()
+    async with FakeUpstream() as fake, agent_stack(tmp_path, box, fake) as stack:
+        await make_agent(stack)
+        await stack.call("agent::create", {"template": "helper", "name": "h2", "tags": ["taint:pii"]})
+        weather = ToolCalls([ToolCall("c1", "tools__get_weather", '{"city": "Oslo"}')])
+        fake.script(weather, Text("ok"), weather, Text("ok"))
+        await stack.client.trigger("agent::chat", {"agent_id": "h1", "message": "weather?"},
+                                   timeout=30, metadata={"taint": ["untrusted"]})
+        await stack.call("agent::chat", {"agent_id": "h2", "message": "weather?"})
+        assert [m["taint"] for m in box.metadata["tools::get_weather"]] == [["untrusted"], ["pii"]]
