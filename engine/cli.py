@@ -320,10 +320,11 @@ def _duration(seconds: Any) -> str:
     return " ".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
 
 
-# Sub-apps (realm, mission, ledger; hands, workflow) live in their own modules and use the
+# Sub-apps (realm, mission, ledger; hands, workflow; approvals) live in their own modules and use the
 # helpers above, so they are imported last.
+from .cli_approvals import SUBCOMMANDS as _APPROVALS  # noqa: E402
 from .cli_more import SUBCOMMANDS as _MORE  # noqa: E402
 from .cli_ops import SUBCOMMANDS as _OPS  # noqa: E402
 
-for _sub in (*_OPS, *_MORE):
+for _sub in (*_OPS, *_MORE, *_APPROVALS):
     app.add_typer(_sub)
