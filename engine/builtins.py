@@ -2,6 +2,16 @@
 
 They register through the same registry as any worker's functions, so listing, routing and
 authorisation treat them alike.
+
+``engine::functions::list`` shows each function's ``min_role`` and lists only what the caller may
+call: functions private to another realm, and functions whose ``min_role`` is above the caller's
+role, are left out (a client building a tool list, as the MCP server does, is offered nothing it
+would be refused). ``engine::functions::info`` answers such a function as ``invoke`` would:
+``function_not_found`` for another realm's, ``forbidden`` for one above the caller's role.
+
+Engine event triggers (``engine::workers-available``, ``engine::functions-available``) deliver
+with the ``worker`` role and the binding's realm, as the modules' triggers do: a binding cannot
+reach a ``system``-only function or another realm's.
 """
 
 from __future__ import annotations
@@ -10,12 +20,15 @@ import time
 import uuid
 from typing import Any
 
-from .errors import FunctionNotFound, InvalidArguments
+from .errors import InvalidArguments
 from .registry import DEFAULT_NAMESPACE, ENGINE, FunctionEntry, TriggerEntry, TriggerState
 from .router import FUNCTIONS_EVENT, WORKERS_EVENT, Router
-from .types import Call
+from .types import ROLE_RANK, Call, Role
 
 __all__ = ["install_builtins", "EventTriggers"]
+
+DELIVERY_ROLE: Role = "worker"
+"""Role of the calls an engine event trigger makes (as the modules' triggers: never ``system``)."""
 
 
 def _obj(data: Any) -> dict[str, Any]:
@@ -57,7 +70,8 @@ class EventTriggers:
                 self.router.spawn(self._deliver, trig, payload)
 
     async def _deliver(self, trig: TriggerEntry, payload: dict[str, Any]) -> None:
-        await self.router.invoke_void(trig.function_id, dict(payload), namespace=trig.namespace)
+        call = Call(trig.function_id, role=DELIVERY_ROLE, realm=trig.realm)
+        await self.router.invoke_void(trig.function_id, dict(payload), call=call, namespace=trig.namespace)
 
 
 class _Builtins:
@@ -73,6 +87,7 @@ class _Builtins:
             "worker_name": ENGINE if f.owner == ENGINE else (owner.name if owner else None),
             "description": f.description,
             "metadata": f.metadata,
+            "min_role": f.min_role,
         }
         if detail:
             out["request_format"] = f.request_format
@@ -82,6 +97,10 @@ class _Builtins:
     def _visible(self, f: FunctionEntry, call: Call) -> bool:
         return f.realm is None or call.role == "system" or f.realm == call.realm
 
+    @staticmethod
+    def _callable(f: FunctionEntry, call: Call) -> bool:
+        return ROLE_RANK[call.role] >= ROLE_RANK[f.min_role]
+
     async def functions_list(self, data: Any, call: Call) -> dict[str, Any]:
         args = _obj(data)
         prefix, search, worker = args.get("prefix"), args.get("search"), args.get("worker")
@@ -89,7 +108,8 @@ class _Builtins:
         detail = bool(args.get("include_schemas", True))
         out = []
         for f in sorted(self.router.registry.functions.values(), key=lambda e: (e.namespace, e.function_id)):
-            if not self._visible(f, call) or self.router.registry.resolve(f.namespace, f.function_id) is None:
+            if not self._visible(f, call) or not self._callable(f, call) \
+                    or self.router.registry.resolve(f.namespace, f.function_id) is None:
                 continue
             if not include_internal and f.owner == ENGINE:
                 continue
@@ -111,9 +131,8 @@ class _Builtins:
             raise InvalidArguments("pass 'function_id' (string) or 'function_ids' (list of strings)")
         found = []
         for fid in ids:
-            f = self.router.registry.resolve(namespace, fid)
-            if f is None or not self._visible(f, call):
-                raise FunctionNotFound(f"Function {fid} not found in namespace {namespace}.")
+            # What invoking it would answer: function_not_found or forbidden.
+            f = self.router.resolve(Call(fid, role=call.role, realm=call.realm, namespace=namespace))
             found.append(self._describe(f, detail=True))
         return {"functions": found} if "function_ids" in args else {"function": found[0]}
 

@@ -10,6 +10,9 @@ I/O, no awaiting. The router asks it questions and applies the answers on the wi
   ``FUNCTION_NAMESPACE_CONFLICT``; an owner that is gone (``is_live`` says no) is taken over;
   the same owner registering again replaces its own entry.
 * ``engine::*`` ids are only allowed in the ``default`` namespace; blank namespaces are refused.
+* A function has a ``min_role``, the lowest caller role the router lets through (client <
+  worker < system): built-ins pass it to ``register_local``; a worker asks for one with
+  ``metadata.min_role`` (read by :func:`min_role_of`).
 * A worker name is leased per ``(namespace, name)``: a second live worker with the same name is
   refused with ``WORKER_NAMESPACE_CONFLICT``.
 * A trigger is bound to a trigger type found in its ``trigger_namespace`` (else the owner's
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidNamespace, RegistrationConflict
+from .types import Role
 
 __all__ = [
     "ENGINE",
@@ -35,6 +39,8 @@ __all__ = [
     "TriggerTypeEntry",
     "Registry",
     "check_namespace",
+    "min_role_of",
+    "MIN_ROLE_KEY",
 ]
 
 ENGINE = "engine"
@@ -52,6 +58,28 @@ def check_namespace(namespace: str | None) -> str:
     return namespace
 
 
+MIN_ROLE_KEY = "min_role"
+"""The ``registerfunction`` metadata entry that names the lowest role allowed to call it."""
+
+
+def min_role_of(metadata: dict[str, Any] | None) -> Role | None:
+    """The ``min_role`` a function registration asks for in its metadata.
+
+    Call it when a worker registers a function, before building its :class:`FunctionEntry`.
+
+    Returns:
+        ``client`` when the metadata has no ``min_role`` (or null); the role it names; None when the
+        value is not one of ``client``, ``worker``, ``system`` (refuse the registration).
+    """
+    value = metadata.get(MIN_ROLE_KEY) if metadata else None
+    if value is None:
+        return "client"
+    return _ROLES.get(value) if isinstance(value, str) else None
+
+
+_ROLES: dict[str, Role] = {"client": "client", "worker": "worker", "system": "system"}
+
+
 @dataclass(slots=True)
 class FunctionEntry:
     function_id: str
@@ -66,7 +94,8 @@ class FunctionEntry:
     realm: str | None = None
     """Set when a realm-bound worker registered it: only that realm (and system) may call it."""
     min_role: str = "client"
-    """Lowest role allowed to call it (client < worker < system)."""
+    """Lowest role allowed to call it (client < worker < system), on every path: direct and
+    void calls, enqueued jobs (checked when they run), HTTP routes and the engine's own calls."""
 
 
 class TriggerState(enum.Enum):

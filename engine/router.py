@@ -3,8 +3,9 @@
 Theory of operation
 -------------------
 Each connection shell decodes frames and hands the message models to :meth:`Router.handle`, in
-arrival order. Registrations (functions, triggers, trigger types) are applied inline, so a
-connection's later frames always see its earlier registrations. Invocations are routed:
+arrival order. Registrations (functions, triggers, trigger types) are applied inline by
+:class:`~engine.registrations.Registrations`, so a connection's later frames always see its
+earlier registrations. Invocations are routed:
 
 * to a **remote** worker: the call is written to the target's socket and remembered in the
   pending table (``invocation_id → Pending``); the target's ``invocationresult`` pops it and is
@@ -20,6 +21,13 @@ The engine adds what it asserts about the caller: ``_caller_worker_id`` inside a
 (as iii does), and the caller's realm in the ``agentos-realm`` baggage entry. A realm-bound
 credential always wins over whatever baggage it sends; only unbound ``worker``/``system``
 credentials may pass on the realm of the call they are serving.
+
+Every path checks the caller's role against the function's ``min_role`` (a built-in's, or the
+``metadata.min_role`` a worker registered it with) and answers ``forbidden`` below it: a worker's
+sync call (a void call is dropped), the engine's own calls (:meth:`Router.invoke`,
+:meth:`Router.invoke_void`; they inherit the role of the call they serve, so an HTTP request calls
+with its credential's role, and a trigger delivery with the ``worker`` role), and an enqueued job
+when it runs, with the role of whoever enqueued it (the queue dead-letters it as ``forbidden``).
 
 When a worker leaves, every call still waiting on it is answered ``invocation_stopped``, its
 functions, triggers, trigger types and name lease are released, and triggers bound to its types
@@ -47,12 +55,11 @@ from .errors import (
     EnqueueError,
     Forbidden,
     FunctionNotFound,
-    InvalidNamespace,
     InvocationStopped,
     InvocationTimeout,
-    RegistrationConflict,
     WireError,
 )
+from .registrations import FUNCTIONS_EVENT, REGISTRATIONS, WORKERS_EVENT, Registrations
 from .registry import (
     DEFAULT_NAMESPACE,
     ENGINE,
@@ -60,17 +67,13 @@ from .registry import (
     Registry,
     TriggerEntry,
     TriggerTypeEntry,
-    check_namespace,
 )
 from .session import Session, SessionState
 from .types import ROLE_RANK, Call, LocalHandler
 
-__all__ = ["Router", "EnqueueRequest", "RouterStatistics"]
+__all__ = ["Router", "EnqueueRequest", "RouterStatistics", "FUNCTIONS_EVENT", "WORKERS_EVENT"]
 
 log = logging.getLogger(__name__)
-
-WORKERS_EVENT = "engine::workers-available"
-FUNCTIONS_EVENT = "engine::functions-available"
 
 
 class RouterStatistics(NamedTuple):
@@ -87,13 +90,13 @@ class Router:
         self.sessions: dict[str, Session] = {}
         self.registry = Registry(is_live=self._is_live)
         self.pending: dict[str, Pending] = {}
-        self.max_registrations = max_registrations
         self.enqueue_hook: EnqueueHook | None = None
         self.services: dict[str, dict[str, Any]] = {}
         self.observers: list[Callable[[str, dict[str, Any]], None]] = []
         self.started_at = time.time()
         self._tg: TaskGroup | None = None
         self.bindings = Bindings(self)
+        self.registrations = Registrations(self, max_registrations)
 
     async def __aenter__(self) -> Router:
         self._tg = anyio.create_task_group()
@@ -129,7 +132,11 @@ class Router:
         response_format: Any = None,
         min_role: str = "client",
     ) -> None:
-        """Register a built-in function through the same registry as remote ones."""
+        """Register a built-in function through the same registry as remote ones.
+
+        Args:
+            min_role: the lowest caller role allowed to call it (client < worker < system).
+        """
         self.registry.add_function(
             FunctionEntry(function_id, DEFAULT_NAMESPACE, ENGINE, description, request_format, response_format, None, handler, min_role=min_role)
         )
@@ -148,13 +155,7 @@ class Router:
 
     async def resolve_namespace(self, session: Session) -> None:
         """End the RESOLVING phase: default the namespace and apply buffered registrations."""
-        if session.state is not SessionState.RESOLVING:
-            return
-        session.namespace = session.namespace or DEFAULT_NAMESPACE
-        session.advance(SessionState.ACTIVE)
-        buffered, session.buffered = session.buffered, []
-        for msg in buffered:
-            await self._apply(session, msg)
+        await self.registrations.resolve_namespace(session)
 
     async def detach(self, session: Session) -> None:
         """Clean up after a connection that is gone. Idempotent."""
@@ -180,10 +181,6 @@ class Router:
         self._notify(WORKERS_EVENT, {"event": "worker_disconnected", "worker_id": session.worker_id})
         if dropped.functions:
             self._notify(FUNCTIONS_EVENT, {"event": "functions_changed"})
-
-    def _owned(self, session: Session) -> int:
-        """Live registrations a session holds (buffered ones included): what the cap limits."""
-        return session.registrations + len(session.buffered)
 
     def drop(self, session: Session, code: int, reason: str) -> None:
         """Close a connection without waiting for its close handshake.
@@ -233,84 +230,15 @@ class Router:
         kind = type(msg)
         if kind is p.InvokeFunction:  # engine::workers::register: it resolves the namespace
             session.invocations += 1
-            await self._worker_metadata(session, msg)  # type: ignore[arg-type]
-        elif kind in _REGISTRATIONS:
-            if kind in _CLAIMS and self._owned(session) >= self.max_registrations:
-                log.warning("worker %s exceeded %d registrations; closing it", session.worker_id, self.max_registrations)
-                self.drop(session, 1008, "too many registrations")
-                return
-            if session.state is SessionState.RESOLVING:
-                session.buffered.append(msg)
-            else:
-                await self._apply(session, msg)
+            await self.registrations.worker_metadata(session, msg)  # type: ignore[arg-type]
+        elif kind in REGISTRATIONS:
+            await self.registrations.receive(session, msg)
         elif kind is p.TriggerRegistrationResult:
             await self.bindings.on_ack(session, msg)  # type: ignore[arg-type]
         elif kind is p.Reattach:
-            await self._on_reattach(session, msg)  # type: ignore[arg-type]
+            await self.registrations.on_reattach(session, msg)  # type: ignore[arg-type]
         else:
             log.debug("ignoring %s from worker %s", msg.type, session.worker_id)  # type: ignore[attr-defined]
-
-    async def _apply(self, s: Session, msg: BaseModel) -> None:
-        if isinstance(msg, (p.RegisterFunction, p.RegisterTrigger, p.RegisterTriggerType)) and not s.credential.at_least("worker"):
-            await s.peer.send(p.RegistrationRejected(code="FORBIDDEN", namespace=s.namespace or DEFAULT_NAMESPACE, function_id=getattr(msg, "id", None), owner_worker_id=""))
-            return
-        if isinstance(msg, p.RegisterFunction):
-            await self._register_function(s, msg)
-        elif isinstance(msg, p.UnregisterFunction):
-            if self.registry.remove_function(s.namespace or DEFAULT_NAMESPACE, msg.id, s.worker_id):
-                s.registrations -= 1
-                self._notify(FUNCTIONS_EVENT, {"event": "functions_changed"})
-        elif isinstance(msg, p.RegisterTrigger):
-            if msg.id not in self.registry.triggers:
-                s.registrations += 1
-            await self.add_trigger(
-                TriggerEntry(msg.id, msg.trigger_type, msg.function_id, msg.config, s.worker_id, msg.namespace or DEFAULT_NAMESPACE,
-                             msg.trigger_namespace, msg.metadata, realm=s.credential.realm),
-                owner_namespace=s.namespace,
-            )
-        elif isinstance(msg, p.UnregisterTrigger):
-            trig = self.registry.triggers.get(msg.id)
-            if trig is not None and (trig.owner == s.worker_id or s.credential.at_least("system")):
-                await self.remove_trigger(msg.id)
-                owner = self.sessions.get(trig.owner) if trig.owner else None
-                if owner is not None:
-                    owner.registrations -= 1
-        elif isinstance(msg, p.RegisterTriggerType):
-            await self._register_type(s, msg)
-        elif isinstance(msg, p.UnregisterTriggerType):
-            if (msg.namespace or s.namespace or DEFAULT_NAMESPACE, msg.id) in self.registry.types:
-                self.registry.remove_type(msg.namespace or s.namespace or DEFAULT_NAMESPACE, msg.id, s.worker_id)
-                s.registrations -= 1
-        elif isinstance(msg, p.RegisterService):
-            self.services[msg.id] = {"id": msg.id, "name": msg.name, "description": msg.description, "worker_id": s.worker_id}
-
-    async def _register_function(self, s: Session, msg: p.RegisterFunction) -> None:
-        entry = FunctionEntry(msg.id, s.namespace or DEFAULT_NAMESPACE, s.worker_id, msg.description, msg.request_format,
-                              msg.response_format, msg.metadata, realm=s.credential.realm)
-        try:
-            replaced = self.registry.add_function(entry)
-        except RegistrationConflict as exc:
-            log.info("refused %s from %s: %s", msg.id, s.worker_id, exc)
-            await s.peer.send(p.RegistrationRejected(code=exc.code, namespace=entry.namespace, worker_name=s.name, function_id=msg.id, owner_worker_id=exc.owner_worker_id))
-            return
-        except InvalidNamespace as exc:
-            await s.peer.send(p.RegistrationRejected(code=exc.code, namespace=entry.namespace, function_id=msg.id, owner_worker_id=""))
-            return
-        if replaced is None or replaced.owner != s.worker_id:
-            s.registrations += 1
-        self._notify(FUNCTIONS_EVENT, {"event": "functions_changed"})
-
-    async def _register_type(self, s: Session, msg: p.RegisterTriggerType) -> None:
-        entry = TriggerTypeEntry(msg.id, msg.namespace or s.namespace or DEFAULT_NAMESPACE, s.worker_id, msg.description,
-                                 msg.trigger_request_format, msg.call_request_format)
-        try:
-            waiting = self.registry.add_type(entry)
-        except (RegistrationConflict, InvalidNamespace) as exc:
-            log.warning("refused trigger type %s from %s: %s", msg.id, s.worker_id, exc)
-            return
-        s.registrations += 1
-        for trig in waiting:
-            await self.bindings.bind(trig)
 
     # -- triggers (see engine/bindings.py) ---------------------------------------------------
 
@@ -345,7 +273,8 @@ class Router:
         if entry is None or (entry.realm is not None and entry.realm != realm and role != "system"):
             raise FunctionNotFound(f"Function {function_id} not found in namespace {namespace}.")
         if ROLE_RANK[role] < ROLE_RANK[entry.min_role]:
-            raise Forbidden(f"{function_id} needs the {entry.min_role} role")
+            raise Forbidden(f"{function_id} may only be called by {entry.min_role} callers or above; "
+                            f"this call has the {role} role")
         return entry
 
     def _invoke_nowait(self, s: Session, msg: p.InvokeFunction) -> bool:
@@ -365,7 +294,8 @@ class Router:
             self.spawn(self._enqueue_for, s, call, action.queue, msg.data)
             return True
         inv = msg.invocation_id if action is None else None
-        # _resolve() inlined for the common case: a live remote function any worker may call.
+        # _resolve() inlined for the common case: a live remote function any caller may call
+        # (no realm, min_role client); anything else takes _resolve()'s realm and role checks.
         found = self.registry.functions.get((namespace, function_id))
         target = self.sessions.get(found.owner) if found is not None else None
         if found is not None and target is not None and target.state is not SessionState.CLOSED \
@@ -377,6 +307,8 @@ class Router:
             except WireError as exc:
                 if inv is not None:
                     s.peer.send_nowait(p.OutboundResult(invocation_id=inv, function_id=function_id, error=error_body(exc)))
+                else:
+                    log.debug("void call to %s from %s dropped: %s", function_id, s.worker_id, exc.message)
                 return True
         data = msg.data
         if isinstance(data, dict):
@@ -453,38 +385,6 @@ class Router:
         if call.invocation_id is not None:
             await self._send(s, out)
 
-    async def _worker_metadata(self, s: Session, msg: p.InvokeFunction) -> None:
-        info = msg.data if isinstance(msg.data, dict) else {}
-        try:
-            namespace = check_namespace(info.get("namespace") if isinstance(info.get("namespace"), str) else None)
-        except InvalidNamespace as exc:
-            await s.peer.send(p.RegistrationRejected(code=exc.code, namespace=str(info.get("namespace")), owner_worker_id=""))
-            self.drop(s, 1008, "invalid namespace")
-            return
-        if s.state is SessionState.RESOLVING:
-            s.namespace = namespace
-        name = str(info.get("name") or f"worker-{s.worker_id[:8]}")
-        try:
-            self.registry.lease_name(s.namespace or namespace, name, s.worker_id)
-        except RegistrationConflict as exc:
-            await s.peer.send(p.RegistrationRejected(code=exc.code, namespace=s.namespace or namespace, worker_name=name, owner_worker_id=exc.owner_worker_id))
-            self.drop(s, 1008, "worker name conflict")
-            return
-        s.name = name
-        s.info = {k: info.get(k) for k in ("runtime", "version", "os", "pid", "isolation", "description", "features", "telemetry")}
-        await self.resolve_namespace(s)
-        self._notify(WORKERS_EVENT, {"event": "worker_metadata_updated", "worker_id": s.worker_id})
-        if msg.invocation_id is not None and msg.action is None:
-            await self._send(s, p.OutboundResult(invocation_id=msg.invocation_id, function_id=msg.function_id, result={"success": True}))
-
-    async def _on_reattach(self, s: Session, msg: p.Reattach) -> None:
-        old = self.sessions.get(msg.previous_worker_id)
-        if old is None or old is s or old.reattach_token != msg.reattach_token:
-            return
-        log.info("worker %s reattached as %s", old.worker_id, s.worker_id)
-        await self.detach(old)
-        self.drop(old, 1000, "reattached elsewhere")
-
     async def _send(self, s: Session, msg: p.Outbound) -> bool:
         try:
             await s.peer.send(msg)
@@ -560,6 +460,9 @@ class Router:
     async def enqueue(self, function_id: str, data: Any, *, queue: str, call: Call | None = None) -> str:
         """Hand a call to the queue module; returns the receipt id.
 
+        The job keeps ``call``'s realm and role: the function's ``min_role`` is checked when the
+        job runs (it may not be registered yet), and a job below it is dead-lettered ``forbidden``.
+
         Raises:
             EnqueueError: no queue module is running, or it refused the job.
         """
@@ -577,6 +480,3 @@ class Router:
 
 
 _PONG = p.Pong()
-_CLAIMS = frozenset({p.RegisterFunction, p.RegisterTrigger, p.RegisterTriggerType})
-_REGISTRATIONS = frozenset({p.RegisterFunction, p.UnregisterFunction, p.RegisterTrigger, p.UnregisterTrigger,
-                            p.RegisterTriggerType, p.UnregisterTriggerType, p.RegisterService})

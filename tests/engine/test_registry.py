@@ -13,6 +13,7 @@ from engine.registry import (
     TriggerState,
     TriggerTypeEntry,
     check_namespace,
+    min_role_of,
 )
 
 
@@ -110,3 +111,12 @@ def test_drop_owner_removes_everything_it_owned() -> None:
     assert [f.function_id for f in dropped.functions] == ["x::f"]
     assert [t.id for t in dropped.triggers] == ["t"]
     assert list(reg.triggers) == ["durable"]
+
+
+@pytest.mark.parametrize(("metadata", "expected"), [
+    (None, "client"), ({}, "client"), ({"k": 1}, "client"), ({"min_role": None}, "client"),
+    ({"min_role": "client"}, "client"), ({"min_role": "worker"}, "worker"), ({"min_role": "system"}, "system"),
+    ({"min_role": "admin"}, None), ({"min_role": "WORKER"}, None), ({"min_role": 1}, None), ({"min_role": ["worker"]}, None),
+])
+def test_min_role_of_registration_metadata(metadata: dict[str, object] | None, expected: str | None) -> None:
+    assert min_role_of(metadata) == expected

@@ -229,6 +229,56 @@ async def test_clients_cannot_register(router: Router) -> None:
     assert router.registry.resolve("default", "x::f") is None
 
 
+async def test_registered_min_role_is_enforced_on_the_inline_path(router: Router) -> None:
+    a, pa = await connect(router, "a")
+    client, pc = await connect(router, "c", role="client")
+    peer, pp = await connect(router, "p", role="worker")
+    await router.handle(a, p.RegisterFunction(id="x::guarded", metadata={"min_role": "worker"}))
+    assert router.registry.resolve("default", "x::guarded").min_role == "worker"  # type: ignore[union-attr]
+    await router.handle(client, p.InvokeFunction(invocation_id=inv(), function_id="x::guarded"))
+    refused = await pc.next()
+    assert refused.error.code == "forbidden" and "x::guarded" in refused.error.message
+    await router.handle(client, p.InvokeFunction(function_id="x::guarded", action=p.VoidAction()))
+    assert pc.drain() == [] and pa.drain() == []  # the void call is dropped, not delivered
+    await router.handle(peer, p.InvokeFunction(invocation_id=inv(), function_id="x::guarded"))
+    assert (await pa.next()).function_id == "x::guarded"
+    assert pp.drain() == []
+
+
+@pytest.mark.parametrize("bad", ["root", "", 2, {"role": "worker"}])
+async def test_an_invalid_min_role_is_rejected(router: Router, bad: object) -> None:
+    a, pa = await connect(router, "a")
+    await router.handle(a, p.RegisterFunction(id="x::bad", metadata={"min_role": bad}))
+    rejected = await pa.next()
+    assert isinstance(rejected, p.RegistrationRejected)
+    assert (rejected.code, rejected.function_id) == ("INVALID_MIN_ROLE", "x::bad")
+    assert router.registry.resolve("default", "x::bad") is None and a.registrations == 0
+    assert a.live and pa.closed is None
+
+
+async def test_a_worker_may_register_a_system_only_function(router: Router) -> None:
+    a, pa = await connect(router, "a", role="worker")
+    system, ps = await connect(router, "s", role="system")
+    await router.handle(a, p.RegisterFunction(id="x::root", metadata={"min_role": "system"}))
+    await router.handle(a, p.InvokeFunction(invocation_id=inv(), function_id="x::root"))
+    assert (await pa.next()).error.code == "forbidden"  # not even its owner's worker credential
+    await router.handle(system, p.InvokeFunction(invocation_id=inv(), function_id="x::root"))
+    assert (await pa.next()).function_id == "x::root"
+
+
+async def test_engine_event_triggers_deliver_with_the_worker_role(router: Router) -> None:
+    a, pa = await connect(router, "a")
+    await router.handle(a, p.RegisterFunction(id="on::root", metadata={"min_role": "system"}))
+    await router.handle(a, p.RegisterFunction(id="on::worker", metadata={"min_role": "worker"}))
+    for fid in ("on::root", "on::worker"):
+        await router.handle(a, p.RegisterTrigger(id=fid, trigger_type="engine::workers-available", function_id=fid))
+    await connect(router, "b")  # fires worker_connected (and worker_metadata_updated)
+    await wait_all_tasks_blocked()
+    delivered = pa.drain()
+    assert {d.function_id for d in delivered} == {"on::worker"}
+    assert all("agentos-role=worker" in d.baggage for d in delivered)
+
+
 async def test_realm_comes_from_the_credential_not_the_baggage(router: Router) -> None:
     a, pa = await connect(router, "a")
     tenant, _ = await connect(router, "t", role="client", realm="acme")

@@ -13,7 +13,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from workers.sdk import Call, Context, NoContextError, current_context
-from workers.sdk.context import bind_context, parse_baggage, peek_context, realm_of, role_of, run_bound
+from workers.sdk.context import (
+    bind_context,
+    parse_baggage,
+    peek_context,
+    realm_of,
+    role_of,
+    run_bound,
+)
 
 
 class Recorder:

@@ -100,6 +100,32 @@ def test_bad_timeout(timeout: float) -> None:
         function("x::t", timeout=timeout)
 
 
+def fresh() -> Any:
+    """A new undecorated handler (decorating one twice raises)."""
+
+    async def handler(data: Any) -> None: ...
+
+    return handler
+
+
+def test_min_role_goes_into_the_metadata() -> None:
+    fdef = FunctionDef.of(function("x::r", min_role="worker", metadata={"k": 1})(fresh()))
+    assert fdef.metadata == {"k": 1, "min_role": "worker"} and fdef.min_role == "worker"
+    assert FunctionDef.of(function("x::s", min_role="system")(fresh())).metadata == {"min_role": "system"}
+    assert FunctionDef.of(function("x::m", metadata={"min_role": "worker"})(fresh())).min_role == "worker"
+    assert FunctionDef.of(function("x::o")(fresh())).min_role == "client"
+
+
+@pytest.mark.parametrize(
+    ("min_role", "metadata"),
+    [("admin", None), ("Worker", None), (None, {"min_role": "root"}), (None, {"min_role": 1}),
+     ("worker", {"min_role": "system"})],
+)
+def test_bad_min_role_is_refused_at_decoration(min_role: Any, metadata: Any) -> None:
+    with pytest.raises(DefinitionError, match="min_role"):
+        function("x::bad", min_role=min_role, metadata=metadata)
+
+
 def test_of_refuses_undecorated() -> None:
     with pytest.raises(DefinitionError, match="not decorated"):
         FunctionDef.of(no_params)

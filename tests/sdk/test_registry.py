@@ -61,6 +61,14 @@ def test_workers_merge_and_frames_replay_in_order() -> None:
     assert isinstance(rt, RegisterTrigger) and rt.function_id == "a::f" and rt.namespace == "ns"
 
 
+def test_min_role_travels_in_the_function_frame() -> None:
+    @function("c::guarded", min_role="worker")
+    async def guarded(data: Any) -> Any: ...
+
+    frame = Registry([Worker("c", functions=[guarded])]).frames()[0]
+    assert isinstance(frame, RegisterFunction) and frame.metadata == {"min_role": "worker"}
+
+
 def test_binding_ids_are_stable_across_replays() -> None:
     registry = make()
     first = [fr.id for fr in registry.frames() if isinstance(fr, RegisterTrigger)]

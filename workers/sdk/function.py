@@ -11,6 +11,11 @@ pydantic model, the model's JSON Schema becomes the ``request_format`` and incom
 validated into the model before the call (a mismatch answers ``invalid_arguments``); a pydantic
 return annotation likewise gives the ``response_format``, and model results are dumped to JSON
 types.
+
+``min_role`` (``"worker"`` or ``"system"``) makes the engine refuse, with ``forbidden``, every call
+from a credential below that role, on every path (direct, void, queued, HTTP route). It travels
+as ``metadata["min_role"]``, which is what the engine reads, so any iii SDK can ask for the same
+by putting it in the registration's metadata.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio.to_thread
 from pydantic import BaseModel, ValidationError
@@ -29,9 +34,15 @@ from pydantic import BaseModel, ValidationError
 from .context import Context
 from .errors import DefinitionError, InvocationError
 
-__all__ = ["FunctionDef", "function", "validate_function_id"]
+__all__ = ["FunctionDef", "MinRole", "function", "validate_function_id"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+MinRole = Literal["client", "worker", "system"]
+"""The roles a caller's credential can have, lowest first."""
+MIN_ROLE_KEY = "min_role"
+"""The metadata entry the engine reads a function's minimum caller role from."""
+_ROLES: tuple[MinRole, ...] = ("client", "worker", "system")
 
 _ATTR = "__agentos_function__"
 _ID = re.compile(r"[^\s:]+(::[^\s:]+)+")
@@ -84,6 +95,12 @@ class FunctionDef:
         if not isinstance(fdef, FunctionDef):
             raise DefinitionError(f"{obj!r} is not decorated with @function")
         return fdef
+
+    @property
+    def min_role(self) -> MinRole:
+        """The lowest caller role the engine lets call this function (``client``: anyone)."""
+        role = (self.metadata or {}).get(MIN_ROLE_KEY)
+        return next((r for r in _ROLES if r == role), "client")
 
     async def invoke(self, data: Any, ctx: Context) -> Any:
         """Run the handler on ``data`` and return a wire-ready result.
@@ -141,6 +158,7 @@ def function(
     response_format: Any = None,
     metadata: dict[str, Any] | None = None,
     timeout: float | None = None,
+    min_role: MinRole | None = None,
 ) -> Callable[[F], F]:
     """Declare ``fn`` as the handler of function ``id``.
 
@@ -158,17 +176,22 @@ def function(
             annotation when None.
         metadata: free-form metadata registered with the function.
         timeout: seconds the handler may run before it is cancelled and answered ``timeout``.
+        min_role: the lowest role a caller's credential needs (``client`` < ``worker`` <
+            ``system``); the engine answers ``forbidden`` below it. Stored as
+            ``metadata["min_role"]``; None leaves the metadata as given (default: anyone).
 
     Returns:
         A decorator returning ``fn`` itself, with its :class:`FunctionDef` attached.
 
     Raises:
-        DefinitionError: a bad id, a bad ``timeout``, a handler that does not take ``(data)`` or
-            ``(data, ctx)``, or a function that is already decorated.
+        DefinitionError: a bad id, a bad ``timeout``, a ``min_role`` that is not a role (or
+            that contradicts ``metadata["min_role"]``), a handler that does not take ``(data)``
+            or ``(data, ctx)``, or a function that is already decorated.
     """
     validate_function_id(id)
     if timeout is not None and not timeout > 0:
         raise DefinitionError(f"timeout of {id} must be > 0, got {timeout!r}")
+    metadata = _with_min_role(id, metadata, min_role)
 
     def decorate(fn: F) -> F:
         if hasattr(fn, _ATTR):
@@ -196,6 +219,25 @@ def function(
         return fn
 
     return decorate
+
+
+def _with_min_role(
+    function_id: str, metadata: dict[str, Any] | None, min_role: str | None
+) -> dict[str, Any] | None:
+    """``metadata`` with ``min_role`` merged in, checked as the engine will check it."""
+    given = (metadata or {}).get(MIN_ROLE_KEY)
+    for role in (min_role, given):
+        if role is not None and role not in _ROLES:
+            raise DefinitionError(
+                f"min_role of {function_id} must be one of {', '.join(_ROLES)}, got {role!r}"
+            )
+    if min_role is None:
+        return metadata
+    if given is not None and given != min_role:
+        raise DefinitionError(
+            f"{function_id}: min_role={min_role!r} contradicts metadata['min_role']={given!r}"
+        )
+    return {**(metadata or {}), MIN_ROLE_KEY: min_role}
 
 
 def _inspect(function_id: str, fn: Callable[..., Any]) -> tuple[bool, Any, Any]:

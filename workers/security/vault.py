@@ -13,14 +13,18 @@ compare-and-set. ``rotate {name?, value?}`` adds a key version, makes it current
 stay so that nothing becomes unreadable midway.
 
 **Who may read.** ``set``, ``list``, ``delete`` and ``rotate`` are open to any caller of the realm
-(the engine scopes state by the caller's credential). ``get`` returns plaintext, so it requires
-the *calling connection* (``ctx.caller_worker_id``, asserted by the engine) to hold the ``worker``
-or ``system`` role, looked up with ``engine::workers::info``; with ``vault_readers`` configured,
-its worker name must also be listed (names are leased uniquely by the engine while connected).
-The engine enforces ``min_role`` only for its built-ins, so this is where a client credential,
-an HTTP trigger (no caller) or an unknown caller is refused with ``forbidden``. Agents cannot reach
-``vault::*`` through tools: those ids are reserved (see :mod:`.capabilities`). Every ``get`` is
-audited as ``vault.read`` with the name and the caller, never the value.
+(the engine scopes state by the caller's credential). ``get`` returns plaintext, so it is guarded
+twice. The worker registers it with ``min_role="worker"``: the engine refuses a call whose
+credential is ``client`` with ``forbidden`` before it reaches us, on every path (direct, void,
+queued, an HTTP route called with a client key). Then, as defence in depth (an engine without
+``min_role``, a misconfigured registration), :meth:`Vault.get` itself requires the *calling
+connection* (``ctx.caller_worker_id``, asserted by the engine) to hold the ``worker`` or
+``system`` role, looked up with ``engine::workers::info``; with ``vault_readers`` configured, its
+worker name must also be listed (names are leased uniquely by the engine while connected). So an
+HTTP trigger (no calling connection) or an unknown caller is refused here with ``forbidden`` even
+when its credential passed the engine. Agents cannot reach ``vault::*`` through tools: those ids
+are reserved (see :mod:`.capabilities`). Every ``get`` is audited as ``vault.read`` with the name
+and the caller, never the value.
 """
 
 from __future__ import annotations

@@ -32,12 +32,17 @@ from .taint import CheckRequest as TaintCheck
 from .taint import DeclassifyRequest, LabelRequest, Taint, TextRequest, ValueRequest
 from .vault import NameIn, RotateIn, SetIn, Vault
 
-__all__ = ["SecurityService", "WORKER_NAME", "build_worker"]
+__all__ = ["SecurityService", "WORKER_NAME", "WORKER_ONLY", "build_worker"]
 
 WORKER_NAME = "security"
 AUDIT_TOPIC = "audit"
 
 Handler = Callable[[Any, Context], Awaitable[Any]]
+
+
+WORKER_ONLY = frozenset({"vault::get"})
+"""Functions the engine refuses (``forbidden``) to ``client`` credentials, on every path: they
+are registered with ``min_role="worker"``. Their handlers still check the caller themselves."""
 
 
 def _define(function_id: str, handler: Handler, description: str,
@@ -47,7 +52,9 @@ def _define(function_id: str, handler: Handler, description: str,
 
     serve.__name__ = serve.__qualname__ = function_id.replace("::", "_")
     schema = model.model_json_schema() if model is not None else {"type": "object", "properties": {}}
-    return FunctionDef.of(function(function_id, description=description, request_format=schema)(serve))
+    min_role = "worker" if function_id in WORKER_ONLY else None
+    return FunctionDef.of(function(function_id, description=description, request_format=schema,
+                                   min_role=min_role)(serve))
 
 
 class SecurityService:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from workers.sdk import InvocationError, connect
-from workers.security import SecurityConfig
+from workers.security import SecurityConfig, SecurityService
 from workers.security.keyring import KeyringError, MasterKey
 from workers.security.vault import VAULT_SCOPE
 
@@ -158,6 +158,9 @@ async def test_clients_cannot_read_secrets(tmp_path: Path) -> None:
         with pytest.raises(InvocationError) as err:
             await acme.call("vault::get", {"name": "k"})
         assert err.value.code == "forbidden" and SECRET not in err.value.message
+        # Refused by the engine (vault::get is registered with min_role "worker"), before the
+        # vault's own check: the message is the engine's.
+        assert "may only be called by worker callers" in err.value.message
         async with connect(acme.node.url, workers=[], name="beta", token="t-beta") as beta:
             assert (await beta.trigger("vault::list"))["secrets"] == []  # realms are separate
         async with connect(acme.node.url, workers=[], name="tools", token="t-worker") as worker:
@@ -165,6 +168,12 @@ async def test_clients_cannot_read_secrets(tmp_path: Path) -> None:
             with pytest.raises(InvocationError) as err:
                 await worker.trigger("vault::get", {"name": "k"})
             assert err.value.code == "not_found"
+
+
+def test_only_vault_get_is_registered_worker_only() -> None:
+    roles = {f.id: f.min_role for f in SecurityService().definitions()}
+    assert roles["vault::get"] == "worker"
+    assert {fid for fid, role in roles.items() if role != "client"} == {"vault::get"}
 
 
 async def test_readers_allowlist_and_callerless_calls(tmp_path: Path) -> None:
