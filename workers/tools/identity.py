@@ -44,11 +44,12 @@ the arguments is refused, not ignored. The engine's own ``_caller_worker_id`` st
 A call without an ``agent_id`` is refused (``no_agent_identity``) unless the config names a
 ``default_agent_id``.
 
-Trust note: the engine does not (yet) let a worker restrict its functions to the ``worker``
-role, so a realm-bound *client* that can reach ``tool::*`` directly could claim any agent of its
-own realm — and send an empty ``taint``. Realm isolation still holds (workspaces and records
-are per realm), and what the detector finds in the outgoing text is enforced whatever the
-metadata says.
+Trust: every ``tool::*`` function is registered ``min_role: "worker"``, so the engine refuses
+it to *client* credentials on every path (sync, void, queue, HTTP routes); only workers (agent-core,
+hands, workflows) can claim an agent or send an empty ``taint``. In open mode (no tokens, loopback
+only) every caller is the system. Realm isolation holds either way (workspaces and records are
+per realm), and what the detector finds in the outgoing text is enforced whatever the metadata
+says.
 """
 
 from __future__ import annotations

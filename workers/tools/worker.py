@@ -120,7 +120,7 @@ class Tools:
         serve.__name__ = serve.__qualname__ = function_id.replace("::", "_")
         return FunctionDef.of(function(function_id, description=description,
                                        request_format=model.model_json_schema(),
-                                       metadata=metadata)(serve))
+                                       metadata=metadata, min_role="worker")(serve))
 
     def worker(self) -> Worker:
         return Worker(WORKER_NAME, description="Built-in agent tools: files, shell, web, code, "

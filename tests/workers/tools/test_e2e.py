@@ -1,6 +1,6 @@
 """End to end on a real in-process engine: the tools worker, the WASM sandbox, the real
-agent-core and state module, a realm-bound client calling tools as agent-core would (with the
-agent in the call's metadata)."""
+agent-core and state module, a realm-bound worker calling tools as agent-core would (with the
+agent in the call's metadata). Clients may not call tools at all (they are worker-only)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from workers.wasm_sandbox import WasmSandbox, example
 pytestmark = pytest.mark.anyio
 
 TOKENS = {"tokens": [{"token": "t-worker", "role": "worker"},
+                     {"token": "t-acme-worker", "role": "worker", "realm": "acme"},
                      {"token": "t-acme", "role": "client", "realm": "acme"}]}
 ALICE = {"agent_id": "alice"}
 SPIN = """(module (memory (export "memory") 1)
@@ -32,6 +33,7 @@ SPIN = """(module (memory (export "memory") 1)
 @dataclass
 class Bus:
     client: Connection
+    url: str
     data_dir: Path
     denied: set[str]
 
@@ -70,10 +72,10 @@ async def running(tmp_path: Path, *, security: bool = False) -> AsyncIterator[Bu
             connect(node.url, workers=[tools.worker()], token="t-worker"), \
             connect(node.url, workers=[WasmSandbox().worker()], token="t-worker"), \
             connect(node.url, workers=[core.worker(), *extra], token="t-worker"), \
-            connect(node.url, workers=[], name="client", token="t-acme") as client:
+            connect(node.url, workers=[], name="caller", token="t-acme-worker") as client:
         await client.trigger("agent::create", {
             "name": "alice", "capabilities": {"tools": ["tool::*"], "network_hosts": ["*.example.org"]}})
-        yield Bus(client, tmp_path / "data", denied)
+        yield Bus(client, node.url, tmp_path / "data", denied)
 
 
 async def test_files_and_shell_in_the_agents_workspace(tmp_path: Path) -> None:
@@ -84,6 +86,18 @@ async def test_files_and_shell_in_the_agents_workspace(tmp_path: Path) -> None:
         assert grep["stdout"] == "1\n"
         await bus.fails("path_forbidden", "tool::file_read", {"path": "../../../etc/passwd"})
         await bus.fails("no_agent_identity", "tool::file_list", {}, metadata=None)
+
+
+async def test_a_client_credential_cannot_call_a_tool(tmp_path: Path) -> None:
+    async with running(tmp_path) as bus, connect(bus.url, workers=[], name="client",
+                                                 token="t-acme") as client:
+        with pytest.raises(InvocationError) as caught:
+            await client.trigger("tool::file_write", {"path": "x.md", "content": "x"},
+                                 metadata=ALICE, timeout=30)
+        assert caught.value.code == "forbidden" and "worker" in caught.value.message
+        assert not (bus.data_dir / "workspaces" / "acme" / "alice" / "x.md").exists()
+        listed = await client.trigger("engine::functions::list", {})
+        assert not [f for f in listed["functions"] if f["function_id"].startswith("tool::")]
 
 
 async def test_code_exec_runs_in_the_sandbox(tmp_path: Path) -> None:

@@ -290,7 +290,8 @@ async def test_logs_never_carry_the_secret(make: Callable[..., Harness], site: L
 
 
 def test_web_tools_declare_untrusted_output_and_sinks_declare_themselves(harness: Harness) -> None:
-    metadata = {fid: f.metadata for fid, f in harness.fns.items()}
+    metadata = {fid: dict(f.metadata or {}) for fid, f in harness.fns.items()}
+    assert {m.pop("min_role") for m in metadata.values()} == {"worker"}  # clients may not call tools
     for fid in ("tool::web_fetch", "tool::http_request", "tool::web_search"):
         assert metadata[fid] == {"taint_sink": "http", "output_taint": ["untrusted"]}
     assert metadata["tool::shell_exec"] == {"taint_sink": "shell"}
@@ -298,5 +299,5 @@ def test_web_tools_declare_untrusted_output_and_sinks_declare_themselves(harness
     assert metadata["tool::file_write"] == metadata["tool::memory_store"] == {"taint_sink": "file"}
     assert metadata["tool::agent_send"] == metadata["tool::agent_spawn"] == {"taint_sink": "llm"}
     for fid in ("tool::file_read", "tool::file_list", "tool::memory_recall"):
-        assert metadata[fid] is None
+        assert metadata[fid] == {}
 

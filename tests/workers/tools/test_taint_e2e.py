@@ -138,5 +138,5 @@ async def test_the_web_tools_declare_untrusted_output(tmp_path: Path) -> None:
         metadata = {f["function_id"]: f["metadata"] for f in listed["functions"]}
         for fid in ("tool::web_fetch", "tool::http_request", "tool::web_search"):
             assert metadata[fid]["output_taint"] == ["untrusted"]
-        assert metadata["tool::shell_exec"] == {"taint_sink": "shell"}
+        assert metadata["tool::shell_exec"] == {"taint_sink": "shell", "min_role": "worker"}
         assert not (metadata["tool::file_read"] or {}).get("output_taint")
