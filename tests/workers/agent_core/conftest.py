@@ -28,8 +28,9 @@ from pydantic import BaseModel  # noqa: E402
 from engine.config import NodeConfig  # noqa: E402
 from engine.node import Node  # noqa: E402
 from tests.fakes import FakeUpstream, Slow, Text, ToolCall, ToolCalls  # noqa: E402
+from tests.fakes.llm_config import fake_llm_config as llm_config  # noqa: E402
 from workers.agent_core import AgentCore, AgentCoreConfig, TemplateLibrary  # noqa: E402
-from workers.llm_router import LlmConfig, LlmRouter  # noqa: E402
+from workers.llm_router import LlmRouter  # noqa: E402
 from workers.sdk import Connection, Context, Worker, connect, function  # noqa: E402
 
 CALL_TIMEOUT = 30.0
@@ -65,18 +66,6 @@ def anyio_backend() -> str:
 async def fake() -> AsyncIterator[FakeUpstream]:
     async with FakeUpstream() as upstream:
         yield upstream
-
-
-def llm_config(fake: FakeUpstream) -> LlmConfig:
-    """``default`` → the fake upstream (an OpenAI model litellm can price); no retry delays."""
-    return LlmConfig.model_validate({
-        "aliases": {"default": [{"model": "openai/gpt-4o-mini", "api_base": fake.base_url,
-                                 "api_key": "sk-test", "max_retries": 0}]},
-        "retry": {"initial_backoff_s": 0.001, "multiplier": 2, "max_backoff_s": 0.004,
-                  "jitter": 0, "max_retry_after_s": 0.02},
-        "ollama": {"autodetect": False},
-        "defaults": {"timeout_s": 10},
-    })
 
 
 class WeatherIn(BaseModel):

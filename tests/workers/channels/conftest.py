@@ -30,9 +30,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat 
 from engine.config import NodeConfig  # noqa: E402
 from engine.node import Node  # noqa: E402
 from tests.fakes import FakeUpstream  # noqa: E402
+from tests.fakes.llm_config import fake_llm_config as llm_config  # noqa: E402
 from workers.agent_core import AgentCore, AgentCoreConfig, TemplateLibrary  # noqa: E402
 from workers.channels import ChannelsConfig, ChannelsService  # noqa: E402
-from workers.llm_router import LlmConfig, LlmRouter  # noqa: E402
+from workers.llm_router import LlmRouter  # noqa: E402
 from workers.sdk import Connection, TriggerBinding, Worker, connect, function  # noqa: E402
 from workers.security import SecurityConfig, SecurityService  # noqa: E402
 
@@ -66,17 +67,6 @@ def _litellm_warnings() -> None:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"  # litellm and slack_sdk (aiohttp) run on asyncio only
-
-
-def llm_config(fake: FakeUpstream) -> LlmConfig:
-    return LlmConfig.model_validate({
-        "aliases": {"default": [{"model": "openai/gpt-4o-mini", "api_base": fake.base_url,
-                                 "api_key": "sk-test", "max_retries": 0}]},
-        "retry": {"initial_backoff_s": 0.001, "multiplier": 2, "max_backoff_s": 0.004,
-                  "jitter": 0, "max_retry_after_s": 0.02},
-        "ollama": {"autodetect": False},
-        "defaults": {"timeout_s": 10},
-    })
 
 
 def channels_config(platforms: FakePlatforms, discord_public_key: str, *, polling: bool = False,

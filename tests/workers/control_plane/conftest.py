@@ -31,9 +31,10 @@ from engine.calls import with_realm  # noqa: E402
 from engine.config import NodeConfig  # noqa: E402
 from engine.node import Node  # noqa: E402
 from tests.fakes import FakeUpstream  # noqa: E402
+from tests.fakes.llm_config import fake_llm_config as llm_config  # noqa: E402
 from workers.agent_core import AgentCore, AgentCoreConfig, TemplateLibrary  # noqa: E402
 from workers.control_plane import ControlPlane  # noqa: E402
-from workers.llm_router import LlmConfig, LlmRouter  # noqa: E402
+from workers.llm_router import LlmRouter  # noqa: E402
 from workers.sdk import Call, Connection, Context, FunctionDef, Worker, connect, function  # noqa: E402
 
 WAIT = 10.0
@@ -121,17 +122,6 @@ class Events:
             while len(self.seen[topic]) < count:
                 await self._changed.wait()
         return self.seen[topic]
-
-
-def llm_config(fake: FakeUpstream) -> LlmConfig:
-    return LlmConfig.model_validate({
-        "aliases": {"default": [{"model": "openai/gpt-4o-mini", "api_base": fake.base_url,
-                                 "api_key": "sk-test", "max_retries": 0}]},
-        "retry": {"initial_backoff_s": 0.001, "multiplier": 2, "max_backoff_s": 0.004,
-                  "jitter": 0, "max_retry_after_s": 0.02},
-        "ollama": {"autodetect": False},
-        "defaults": {"timeout_s": 10},
-    })
 
 
 def node_config(tmp: Path) -> NodeConfig:

@@ -21,9 +21,10 @@ import anyio  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.fakes import FakeUpstream  # noqa: E402
+from tests.fakes.llm_config import fake_llm_config as llm_config  # noqa: E402
 from workers.agent_core import AgentCore, AgentCoreConfig, TemplateLibrary  # noqa: E402
 from workers.agent_core.templates import Template, parse_template  # noqa: E402
-from workers.llm_router import LlmConfig, LlmRouter  # noqa: E402
+from workers.llm_router import LlmRouter  # noqa: E402
 from workers.sdk import Context, Worker, function  # noqa: E402
 
 from .conftest import Stack, running  # noqa: E402
@@ -41,17 +42,6 @@ def _litellm_readonly_typeddicts() -> None:
         "ignore",
         message=r"Items? .* on TypedDict class .* (is|are) using the `ReadOnly` qualifier",
         category=UserWarning, module=r"pydantic\._internal\._generate_schema")
-
-
-def llm_config(fake: FakeUpstream) -> LlmConfig:
-    return LlmConfig.model_validate({
-        "aliases": {"default": [{"model": "openai/gpt-4o-mini", "api_base": fake.base_url,
-                                 "api_key": "sk-test", "max_retries": 0}]},
-        "retry": {"initial_backoff_s": 0.001, "multiplier": 2, "max_backoff_s": 0.004,
-                  "jitter": 0, "max_retry_after_s": 0.02},
-        "ollama": {"autodetect": False},
-        "defaults": {"timeout_s": 10},
-    })
 
 
 @dataclass
