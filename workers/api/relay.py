@@ -197,6 +197,10 @@ class AgentRelay(Relay):
 
     def finish(self, result: dict[str, Any] | None) -> bytes:
         parts = []
+        if result is not None and result.get("status") == "paused" and result.get("content"):
+            # the run waits for a human: say so in the stream (the model's text said nothing)
+            text = f"\n\n{result['content']}" if self._role_sent else str(result["content"])
+            parts.append(sse(chunk(self._head(), self._delta({"content": text}))))
         if result is not None:
             delta = {} if self._role_sent else self._delta({"content": ""})
             parts.append(sse(chunk(self._head(), delta, finish_reason(result.get("finish_reason")))))

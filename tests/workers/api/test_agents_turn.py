@@ -148,3 +148,18 @@ async def test_a_run_paused_for_approval_is_decided_and_read_back_over_rest(fake
     assert run["status"] == "completed" and run["result"]["content"] == "Lima is sunny."
     assert finished[0]["run_id"] == agentos["run_id"] and finished[0]["status"] == "completed"
     assert [r["run_id"] for r in runs["runs"]] == [agentos["run_id"]]
+
+
+async def test_a_streamed_run_that_pauses_says_so_in_the_stream(stack: Stack) -> None:
+    await stack.create_agent(name="helper", capabilities={"tools": ["tools::*"]})
+    await stack.client.trigger("approval::set_policy", {"tools": ["tools::get_weather"]})
+    stack.fake.script(ToolCalls([ToolCall("c1", "tools__get_weather", '{"city": "Lima"}')]))
+    async with stack.http() as http:
+        response = await http.post("/v1/chat/completions", json={
+            "model": "agent:helper", "messages": user("Lima?"), "stream": True})
+    data = [line[len("data: "):] for line in response.text.split("\n") if line.startswith("data: ")]
+    assert data[-1] == "[DONE]"
+    text = "".join((json.loads(d)["choices"][0]["delta"].get("content") or "") for d in data[:-1])
+    assert "paused until a human approves: tools::get_weather (apr_" in text
+    assert json.loads(data[-2])["choices"][0]["finish_reason"] == "stop"
+    assert stack.tools.calls == []
