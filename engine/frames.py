@@ -5,7 +5,7 @@ Theory of operation
 The bus reads many small messages per ``data_received`` and writes many per peer, so framing is
 on every hot path. websockets' sans-I/O :class:`~websockets.protocol.Protocol` parses with a
 generator per frame (~4 µs a frame in a batch) and is kept for the opening handshake only (see
-:mod:`engine.websocket`); this module is the framing that replaces it once a connection is open.
+:mod:`engine.ws_handshake`); this module is the framing that replaces it once a connection is open.
 
 :class:`FrameReader` is fed the bytes of one connection in arrival order and returns what they
 completed: whole messages (``str`` for text, ``bytes`` for binary, fragments already joined) and
@@ -39,6 +39,8 @@ __all__ = [
     "PING",
     "PONG",
     "Control",
+    "Data",
+    "Message",
     "CloseError",
     "FrameReader",
     "encode_frame",
@@ -77,6 +79,9 @@ class Control(NamedTuple):
     opcode: int
     payload: bytes
 
+
+Data = str | bytes
+"""A data message: ``str`` for text, ``bytes`` for binary."""
 
 Message = str | bytes | Control
 """What :meth:`FrameReader.feed` returns per completed frame or message."""

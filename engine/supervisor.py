@@ -30,11 +30,26 @@ logged on ``engine.supervisor`` as ``[name] line``, with ``proc_name`` and ``pro
 record. The readers keep going while a worker shuts down, so its last words are not lost, and are
 given :data:`DRAIN_S` after it exited in case a detached grandchild still holds the pipe.
 
-Not covered: if ``agentos start`` itself is SIGKILLed, nothing is left to stop the groups.
+If ``agentos start`` itself dies without stopping them (SIGKILL, the OOM killer, a crash), Linux
+stops the workers instead: each child asks the kernel, between fork and exec, for a SIGTERM when
+its parent dies (``prctl(PR_SET_PDEATHSIG)``, :func:`_die_with_parent`), and SIGTERM is what an
+orderly stop sends first. Three things to know about it:
+
+* The signal follows the *thread* that forked, not the process: a child forked from a thread
+  gets SIGTERM as soon as that thread ends, even if the process lives on. asyncio (uvloop
+  included) forks on the event-loop thread, which in ``agentos start`` is the main thread and
+  lasts as long as the process. Never spawn from ``to_thread``; trio forks in worker threads that
+  end when idle, so on trio the hook is left off (:func:`_spawn`).
+* It reaches the worker only, not the helpers it forked (the group kill above needs us alive); a
+  worker that forks should stop its helpers on SIGTERM, or give them the same hook.
+* It is Linux-only. Elsewhere (macOS has no such prctl) :func:`_die_with_parent` is a no-op and a
+  SIGKILLed ``agentos start`` still leaves its workers running.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
 import enum
 import logging
 import os
@@ -47,6 +62,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
+from anyio._core._eventloop import get_async_backend
 from anyio.abc import ByteReceiveStream, Process, TaskGroup, TaskStatus
 
 from .errors import InvalidState
@@ -222,12 +238,8 @@ class Supervisor:
                 proc.advance(ProcessState.STARTING)
                 started_at = self._clock()
                 try:
-                    process = await anyio.open_process(
-                        proc.spec.argv(self._python), stdin=subprocess.DEVNULL,
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._env(proc.spec),
-                        start_new_session=True,
-                    )
-                except OSError as exc:
+                    process = await _spawn(proc.spec.argv(self._python), self._env(proc.spec))
+                except (OSError, subprocess.SubprocessError) as exc:  # (the latter: preexec_fn)
                     log.error("cannot start process %s (%s): %s", proc.spec.name,
                               " ".join(proc.spec.argv(self._python)), exc)
                     proc.last_exit_code = None
@@ -329,6 +341,74 @@ async def _forward_lines(name: str, kind: str, stream: ByteReceiveStream) -> Non
 def _emit(name: str, kind: str, raw: bytes | bytearray) -> None:
     line = bytes(raw).decode("utf-8", errors="replace").rstrip("\r")
     log.info("[%s] %s", name, line, extra={"proc_name": name, "proc_stream": kind})
+
+
+async def _spawn(argv: list[str], env: dict[str, str]) -> Process:
+    """Start one worker: its own session, output piped to us, SIGTERM when we die (Linux).
+
+    Raises:
+        OSError: the command cannot be run (missing, not executable, …).
+        subprocess.SubprocessError: the parent-death hook failed in the child.
+    """
+    options: dict[str, Any] = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE,
+                               "stderr": subprocess.PIPE, "env": env, "start_new_session": True}
+    hook = _die_with_parent(signal.SIGTERM) if _on_asyncio() else None
+    if hook is None:
+        return await anyio.open_process(argv, **options)
+    # anyio.open_process() takes no preexec_fn; the backend's open_process() passes extra keywords
+    # on to loop.subprocess_exec(), where subprocess.Popen and uvloop both accept it.
+    return await get_async_backend().open_process(argv, preexec_fn=hook, **options)
+
+
+def _on_asyncio() -> bool:
+    """True on asyncio (or uvloop), which forks on the loop thread; trio forks in worker threads."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    """libc's ``prctl``, typed for ctypes; None off Linux or without one."""
+    if not sys.platform.startswith("linux"):
+        return None  # macOS and the BSDs have no parent-death signal: see the module docstring
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+        return None
+    prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+_PRCTL = _load_prctl()  # looked up once, here: the child between fork and exec only calls it
+
+
+def _die_with_parent(sig: signal.Signals) -> Callable[[], None] | None:
+    """A ``preexec_fn`` by which a child asks Linux for ``sig`` when the forking thread dies.
+
+    Call it in the parent, right before spawning (it records the parent's pid). The hook runs in
+    the child between fork and exec, where little is safe, so it only calls the ``prctl`` loaded
+    at import and ``getppid``. The signal survives ``exec`` (not into a set-user-ID program).
+
+    Returns:
+        The hook, or None where there is no parent-death signal (not Linux): spawn without one.
+    """
+    prctl, parent = _PRCTL, os.getpid()
+    if prctl is None:
+        return None
+
+    def hook() -> None:
+        if prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:  # the supervisor died before prctl: no signal will come
+            raise ChildProcessError("the supervisor exited before the worker started")
+
+    return hook
 
 
 def _killpg(pgid: int, sig: signal.Signals) -> None:

@@ -5,109 +5,44 @@ Theory of operation
 The bus spends most of its time moving small frames, so this shell is built for batches: each
 ``data_received`` parses every frame the read returned (:class:`engine.frames.FrameReader`) and
 hands the messages to the application in one synchronous call (``on_messages``). Whatever the
-application sends meanwhile is queued per socket and written with one ``writelines`` per socket
-once every readable socket of this event-loop turn has been read (:class:`Flusher`), so a burst
-of 64 calls costs one read and one write per peer instead of 64 of each. Tasks that send get
-the same coalescing; a socket with more than ``high_water`` bytes queued is written at once.
+application sends meanwhile is queued per socket and written once per socket after every readable
+socket of this event-loop turn has been read (:class:`engine.ws_flusher.Flusher`). A socket with
+more than ``high_water`` bytes queued is written at once.
 
-The opening handshake reuses websockets' sans-I/O pieces: ``Request.parse`` reads the HTTP
-request and :class:`websockets.server.ServerProtocol` checks it and builds the response
-(``accept``/``reject``). The listener decides per request (:class:`Listener`).
+The opening handshake is sans-I/O (:class:`engine.ws_handshake.Handshake`); this shell feeds it
+the bytes, writes its response, runs the timeout and lets the :class:`Listener` decide per request.
 
-Lifecycle (:class:`State`, RFC 6455 §4 and §7)::
-
-    CONNECTING ──101 sent──► OPEN ──close frame sent or received──► CLOSING ──TCP gone──► CLOSED
-        └───────────────────refused, timed out or TCP gone──────────────────────────────────┘
-
-A server closes the TCP connection itself once the close handshake is done, or at once when the
-peer broke the protocol; a peer that does not finish within ``close_timeout`` is cut off.
-
-Bounded buffers, both ways:
-
-* **Writes.** Past the transport's high-water mark the socket is *paused*: ``await send()``
-  waits, and a read batch that wrote to a paused socket stops reading its source until the
-  target drains (back-pressure through the bus, as a proxy does). Queued bytes past
-  ``write_limit`` mean the peer stopped reading: it is closed with 1008, never buffered further.
-* **Reads.** Messages not taken by ``on_messages`` wait in an inbox for ``recv()``; past
-  ``max_queue`` the transport stops reading until it drains. Applications that cannot handle a
-  message inline hold the socket with :meth:`WebSocket.hold` the same way.
-
-Keepalive: a ping every ``ping_interval``; no pong within ``ping_timeout`` closes with 1011.
+The socket's lifecycle is :mod:`engine.ws_state`'s; its bounds, and how each buffer is kept
+within them, are described in :mod:`engine.ws_limits`; messages waiting for ``recv()`` queue in
+an :class:`engine.ws_inbox.Inbox`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import os
 import struct
-from collections import deque
 from collections.abc import AsyncIterator, Callable
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, Protocol, cast
 
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from websockets.frames import Close
 from websockets.http11 import Request, Response
-from websockets.server import ServerProtocol
-from websockets.streams import StreamReader
-from websockets.typing import Subprotocol
 
 from . import frames as f
-from .errors import InvalidState
+from .frames import Data
+from .ws_flusher import Flusher
+from .ws_handshake import Handshake
+from .ws_inbox import Inbox
+from .ws_limits import Limits, SocketStatistics
+from .ws_state import State, advance, close_error
 
-__all__ = ["State", "Limits", "Listener", "Flusher", "WebSocket", "SocketStatistics"]
+__all__ = ["Data", "State", "Limits", "Listener", "Flusher", "WebSocket", "SocketStatistics"]
 
 log = logging.getLogger(__name__)
 
-Data = str | bytes
-
-_OK_CODES = frozenset({1000, 1001, 1005})
-_INBOX = object()  # the reason the inbox holds the socket
 _H16 = struct.Struct("!BBH").pack
-
-
-class State(enum.Enum):
-    CONNECTING = "connecting"
-    OPEN = "open"
-    CLOSING = "closing"
-    CLOSED = "closed"
-
-
-_TRANSITIONS: dict[State, frozenset[State]] = {
-    State.CONNECTING: frozenset({State.OPEN, State.CLOSED}),
-    State.OPEN: frozenset({State.CLOSING, State.CLOSED}),
-    State.CLOSING: frozenset({State.CLOSED}),
-    State.CLOSED: frozenset(),
-}
-
-
-class Limits(NamedTuple):
-    """Sizes and timeouts of every socket of a listener (seconds, bytes)."""
-
-    max_size: int = 16 * 2**20
-    """Largest message accepted; a larger one closes the connection with 1009."""
-    write_limit: int = 64 * 2**20
-    """Bytes queued for a peer before it counts as not reading and is closed."""
-    high_water: int = 64 * 2**10
-    """Queued bytes past which a socket is paused (senders wait, sources stop being read)."""
-    max_queue: int = 64
-    """Messages waiting in the inbox before the socket stops reading."""
-    handshake_timeout: float = 10.0
-    close_timeout: float = 2.0
-    ping_interval: float | None = 20.0
-    ping_timeout: float = 20.0
-
-
-class SocketStatistics(NamedTuple):
-    state: State
-    write_buffer: int
-    """Bytes queued in the transport, not yet taken by the kernel."""
-    write_paused: bool
-    inbox: int
-    """Messages waiting for ``recv()``."""
-    reading_paused: bool
-    """True while a full inbox, a full backlog or a paused target holds the socket."""
 
 
 class Listener(Protocol):
@@ -121,35 +56,6 @@ class Listener(Protocol):
 
     def closed(self, ws: WebSocket) -> None:
         """The TCP connection is gone (after ``opened``, or instead of it)."""
-
-
-class Flusher:
-    """Writes the frames queued on every socket of a listener, one ``writelines`` per socket.
-
-    The first frame queued schedules one ``call_soon``: it runs after every socket that was
-    readable in this turn of the event loop has been read, so the calls and results of all of
-    them share one write per peer, whoever queued them (read batches or tasks).
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._dirty: list[WebSocket] = []
-        self._scheduled = False
-        self.reading: WebSocket | None = None
-        """The socket whose read batch is running, if any (writes flush when it ends)."""
-
-    def mark(self, ws: WebSocket) -> None:
-        self._dirty.append(ws)
-        if not self._scheduled:
-            self._scheduled = True
-            self.loop.call_soon(self.flush)  # (get_running_loop() costs a getpid() syscall)
-
-    def flush(self) -> None:
-        self._scheduled = False
-        while self._dirty:
-            dirty, self._dirty = self._dirty, []
-            for ws in dirty:
-                ws.flush()
 
 
 class WebSocket(asyncio.Protocol):
@@ -171,16 +77,13 @@ class WebSocket(asyncio.Protocol):
         self.close_sent: Close | None = None
         self.close_rcvd: Close | None = None
         self._rcvd_then_sent: bool | None = None
-        self._subprotocols = subprotocols
         self._transport: asyncio.Transport | None = None
-        self._handshake: StreamReader | None = StreamReader()
-        self._request_parser = Request.parse(self._handshake.read_line)
+        self._handshake = Handshake(subprotocols)
         self._reader = f.FrameReader(limits.max_size)
         self._out: list[bytes] = []
         self._queued = 0  # bytes in _out
-        self._inbox: deque[Data] = deque()
-        self._inbox_waiter: asyncio.Future[None] | None = None
         self._holds: set[object] = set()
+        self._inbox = Inbox(flusher.loop, limits.max_queue, self.hold, self.release)
         self._discarding = False  # after a close frame or a failure: read, never parse
         self._held: set[WebSocket] = set()  # sources paused until this socket drains
         self.write_paused = False
@@ -194,9 +97,7 @@ class WebSocket(asyncio.Protocol):
     # -- state -----------------------------------------------------------------------------
 
     def _advance(self, new: State) -> None:
-        if new not in _TRANSITIONS[self.state]:
-            raise InvalidState(f"websocket: {self.state.value} -> {new.value}")
-        self.state = new
+        self.state = advance(self.state, new)
 
     @property
     def transport(self) -> asyncio.Transport:
@@ -210,12 +111,10 @@ class WebSocket(asyncio.Protocol):
 
     def close_exc(self) -> ConnectionClosed:
         """The exception a send or receive raises once the connection is (being) closed."""
-        rcvd, sent = self.close_rcvd, self.close_sent
-        ok = rcvd is not None and sent is not None and rcvd.code in _OK_CODES and sent.code in _OK_CODES
-        kind = ConnectionClosedOK if ok else ConnectionClosedError
-        return kind(rcvd, sent, self._rcvd_then_sent if rcvd is not None and sent is not None else None)
+        return close_error(self.close_rcvd, self.close_sent, self._rcvd_then_sent)
 
     def statistics(self) -> SocketStatistics:
+        """How full this socket's buffers are now, and whether it is paused either way."""
         buffered = self._transport.get_write_buffer_size() if self._transport is not None else 0
         return SocketStatistics(self.state, buffered + self._queued, self.write_paused, len(self._inbox), bool(self._holds))
 
@@ -226,7 +125,6 @@ class WebSocket(asyncio.Protocol):
         transport.set_write_buffer_limits(self.limits.high_water)
         self.remote_address = transport.get_extra_info("peername")
         self._timer = self._loop.call_later(self.limits.handshake_timeout, self.abort)
-        next(self._request_parser)
 
     def data_received(self, data: bytes) -> None:
         state = self.state
@@ -243,7 +141,7 @@ class WebSocket(asyncio.Protocol):
                     elif self.on_messages is not None:
                         self.on_messages(cast(list[Data], messages))
                     else:
-                        self._to_inbox(cast(list[Data], messages))
+                        self._inbox.put_nowait(cast(list[Data], messages))
             except f.CloseError as exc:
                 log.info("closing %s: %s", self.remote_address, exc)
                 self._fail(exc.code, exc.reason)
@@ -270,7 +168,7 @@ class WebSocket(asyncio.Protocol):
         for waiter in self._drain_waiters:
             if not waiter.done():
                 waiter.set_result(None)
-        self._wake_inbox()
+        self._inbox.wake()
         if not self._closed.done():
             self._closed.set_result(None)
         self.listener.closed(self)
@@ -290,25 +188,23 @@ class WebSocket(asyncio.Protocol):
     # -- opening handshake -----------------------------------------------------------------
 
     def _handshake_data(self, data: bytes) -> None:
-        assert self._handshake is not None and self._transport is not None
-        self._handshake.feed_data(data)
+        assert self._transport is not None
+        handshake = self._handshake
         try:
-            next(self._request_parser)
-            return  # the request is not complete yet
-        except StopIteration as done:
-            request = cast(Request, done.value)
+            request = handshake.receive_data(data)
         except Exception as exc:  # a malformed or oversized request: websockets' error classes
             log.info("bad upgrade request from %s: %s", self.remote_address, exc)
             self._transport.close()
             return
-        leftover = bytes(self._handshake.buffer)
-        self._handshake = None
+        if request is None:
+            return  # the request is not complete yet
+        leftover = handshake.leftover()
         self.request = request
         try:
             response = self.listener.handshake(self, request)
         except Exception:
             log.exception("upgrade handler failed")
-            response = self._protocol().reject(500, "internal error\n")
+            response = handshake.reject(500, "internal error\n")
         self._transport.write(response.serialize())
         if response.status_code != 101:
             self._transport.close()
@@ -327,20 +223,21 @@ class WebSocket(asyncio.Protocol):
         if leftover:
             self.data_received(leftover)
 
-    def _protocol(self) -> ServerProtocol:
-        return ServerProtocol(subprotocols=cast(list[Subprotocol], self._subprotocols),
-                              select_subprotocol=_select_subprotocol)
-
     def accept(self, request: Request) -> Response:
-        """The 101 response (or the error response websockets picks for a bad upgrade)."""
-        protocol = self._protocol()
-        response = protocol.accept(request)
-        self.subprotocol = protocol.subprotocol
+        """The 101 response (or the error response websockets picks for a bad upgrade).
+
+        Call it from :meth:`Listener.handshake`; it sets :attr:`subprotocol`.
+        """
+        response = self._handshake.accept(request)
+        self.subprotocol = self._handshake.subprotocol
         return response
 
     def reject(self, status: int, text: str) -> Response:
-        """A plain-text HTTP error response; the connection closes after it."""
-        return self._protocol().reject(status, text)
+        """A plain-text HTTP error response; the connection closes after it.
+
+        Call it from :meth:`Listener.handshake` to refuse the upgrade.
+        """
+        return self._handshake.reject(status, text)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -369,7 +266,7 @@ class WebSocket(asyncio.Protocol):
         if self.on_messages is not None:
             self.on_messages(batch)
         else:
-            self._to_inbox(batch)
+            self._inbox.put_nowait(batch)
 
     def _close_received(self, payload: bytes) -> None:
         self._discarding = True
@@ -385,35 +282,18 @@ class WebSocket(asyncio.Protocol):
             self._rcvd_then_sent = False
         self._shutdown()
 
-    def _to_inbox(self, messages: list[Data]) -> None:
-        self._inbox.extend(messages)
-        if len(self._inbox) >= self.limits.max_queue:
-            self.hold(_INBOX)
-        self._wake_inbox()
-
-    def _wake_inbox(self) -> None:
-        waiter = self._inbox_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
     async def recv(self) -> Data:
         """The next message from the inbox.
 
         Raises:
             ConnectionClosed: the connection closed and the inbox is empty.
         """
-        while not self._inbox:
+        inbox = self._inbox
+        while not inbox:
             if self.state is State.CLOSED or self.close_rcvd is not None:
                 raise self.close_exc()
-            self._inbox_waiter = self._loop.create_future()
-            try:
-                await self._inbox_waiter
-            finally:
-                self._inbox_waiter = None
-        message = self._inbox.popleft()
-        if len(self._inbox) <= self.limits.max_queue // 4:
-            self.release(_INBOX)
-        return message
+            await inbox.wait()
+        return inbox.get_nowait()
 
     async def __aiter__(self) -> AsyncIterator[Data]:
         """Messages until the peer closes: normally (1000/1001) ends the loop, else raises."""
@@ -596,8 +476,3 @@ class WebSocket(asyncio.Protocol):
             return
         self._schedule_ping()
 
-
-def _select_subprotocol(protocol: ServerProtocol, offered: Any) -> Subprotocol | None:
-    # Our SDK offers agentos.msgpack; iii SDKs offer nothing and get JSON.
-    available = protocol.available_subprotocols or ()
-    return next((s for s in available if s in offered), None)

@@ -1,16 +1,22 @@
-"""engine/supervisor.py: backoff table, restarts, SIGTERM→SIGKILL, no orphans, environment."""
+"""engine/supervisor.py: backoff table, restarts, SIGTERM→SIGKILL, no orphans (even after a
+SIGKILL of ``agentos start``), environment."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import logging
 import os
+import signal
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anyio
 import pytest
+from anyio.abc import ByteReceiveStream
 
 from engine.config import NodeConfig, ProcessSpec, RestartPolicy
 from engine.supervisor import (
@@ -258,3 +264,111 @@ async def test_no_process_survives_the_supervisor(output: Output) -> None:
     assert [pid for pid in pids if alive(pid)] == []
     assert {s.state for s in sup.statistics().values()} == {ProcessState.STOPPED}
     assert sup.statistics()["polite"].last_exit_code == -15
+
+
+# ---- a SIGKILLed `agentos start` (Linux: the parent-death signal) -------------------------------
+
+AGENTOS = ([str(Path(PY).with_name("agentos"))] if Path(PY).with_name("agentos").exists()
+           else [PY, "-m", "engine"])
+CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("AGENTOS_")}
+ORPHAN_DEADLINE = 5.0
+"""How long the workers of a killed supervisor may take to exit (they get SIGTERM at once)."""
+
+SIGNAL_RECORDER = """
+import os, pathlib, signal, sys, time
+
+def stop(signum, frame):
+    pathlib.Path(sys.argv[1]).write_text(signal.Signals(signum).name)
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, stop)
+print("pid", os.getpid(), flush=True)
+while True:
+    time.sleep(60)
+"""
+
+linux_only = pytest.mark.skipif(not hasattr(os, "pidfd_open"),
+                                reason="PR_SET_PDEATHSIG and pidfds are Linux-only")
+
+
+class Lines:
+    """A child's stream, line by line; ``wait_for`` wakes on each new line (no polling)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._changed = anyio.Event()
+
+    async def pump(self, stream: ByteReceiveStream) -> None:
+        buf = b""
+        async for chunk in stream:
+            *complete, buf = (buf + chunk).split(b"\n")
+            self.lines += [line.decode(errors="replace") for line in complete]
+            self._changed.set()
+            self._changed = anyio.Event()
+
+    async def wait_for(self, needle: str) -> str:
+        with anyio.fail_after(10):
+            while (found := next((line for line in self.lines if needle in line), None)) is None:
+                await self._changed.wait()
+        return found
+
+
+@linux_only
+async def test_workers_of_a_sigkilled_agentos_start_get_sigterm(tmp_path: Path) -> None:
+    recorder = tmp_path / "recorder.py"
+    recorder.write_text(SIGNAL_RECORDER)
+    names = ["first", "second"]
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"engine:\n  port: 0\ndata_dir: {json.dumps(str(tmp_path / 'data'))}\nprocesses:\n" + "".join(
+            f"  - name: {name}\n    command: {json.dumps([PY, str(recorder), str(tmp_path / name)])}\n"
+            for name in names))
+    stderr, pids, pidfds = Lines(), [], []
+    try:
+        async with await anyio.open_process([*AGENTOS, "start", "--config", str(config)],
+                                            stdout=subprocess.DEVNULL, env=CLEAN_ENV) as engine:
+            async with anyio.create_task_group() as tg:
+                assert engine.stderr is not None
+                tg.start_soon(stderr.pump, engine.stderr)
+                for name in names:
+                    pids.append(int((await stderr.wait_for(f"[{name}] pid ")).rsplit(" ", 1)[1]))
+                # Opened while they surely are our workers (children of a live `agentos start`).
+                pidfds = [os.pidfd_open(pid) for pid in pids]
+                engine.kill()  # SIGKILL: no chance to stop anything
+                with anyio.fail_after(ORPHAN_DEADLINE):
+                    assert await engine.wait() == -signal.SIGKILL
+        with anyio.fail_after(ORPHAN_DEADLINE):
+            for fd in pidfds:
+                await anyio.wait_readable(fd)  # a pidfd turns readable when its process exits
+        assert [(tmp_path / name).read_text() for name in names] == ["SIGTERM"] * len(names)
+        assert [pid for pid in pids if alive(pid)] == []
+    finally:
+        for fd in pidfds:
+            os.close(fd)
+        for pid in pids:  # a failed run must not leak its orphans into the rest of the suite
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@linux_only
+async def test_the_hook_sets_the_signal_and_refuses_once_the_parent_is_gone() -> None:
+    # In a process of its own: the hook changes the process that runs it. Made by this process
+    # and run by it too, it sees a parent that is not the one it recorded (as a child forked just
+    # before the supervisor died would) and refuses to let the exec go on.
+    code = (
+        "import ctypes, signal\n"
+        "from engine.supervisor import _die_with_parent\n"
+        "hook = _die_with_parent(signal.SIGUSR1)\n"
+        "try:\n"
+        "    hook()\n"
+        "except ChildProcessError as exc:\n"
+        "    print('refused:', exc)\n"
+        "got = ctypes.c_int()\n"
+        "ctypes.CDLL(None).prctl(2, ctypes.byref(got), 0, 0, 0)  # PR_GET_PDEATHSIG\n"
+        "print('pdeathsig', got.value)\n"
+    )
+    with anyio.fail_after(10):
+        done = await anyio.run_process([PY, "-c", code], check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().splitlines() == [
+        "refused: the supervisor exited before the worker started", f"pdeathsig {int(signal.SIGUSR1)}"]
