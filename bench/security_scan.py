@@ -2,11 +2,15 @@
 
 Workload (one process, no engine: the scanner is pure):
 
-* **accuracy**: ``tests/workers/security/corpus.py`` — the tuning set (``ATTACKS``/``BENIGN``,
-  in-sample for our rules) and the holdout set (written after tuning, never tuned on). Recall,
-  precision and F1 for our scanner and for the seed's (9 case-insensitive regexes, +0.25 each,
-  unsafe above 0.5, as described in the seed catalogue §5), also with any single match flagging.
-* **throughput**: texts/s over the corpus texts (short messages), and CPU seconds per 1 MB text
+* **accuracy**: four labelled corpora under ``tests/workers/security/``, from the most to the
+  least in-sample: the tuning set (``corpus.ATTACKS``/``BENIGN``), the development rounds
+  written while the rules were generalised (``corpus_dev``), the first holdout (whose misses
+  were then studied by category, ``corpus.HOLDOUT_*``) and the second holdout, written after
+  that work and never tuned on (``corpus_holdout2``). Recall, precision and F1 for our scanner
+  and for the seed's (9 case-insensitive regexes, +0.25 each, unsafe above 0.5, as described in
+  the seed catalogue §5), also with any single match flagging.
+* **throughput**: texts/s over the corpus texts (short messages), per corpus and all together
+  (CPU time; a machine shared with other work shows in the wall column), and CPU seconds per 1 MB text
   for prose with an attack at the end, one attack repeated, near-miss vocabulary, Chinese text,
   adversarial mixed Unicode (homoglyphs, zero-width, full-width) and markdown. CPU time
   (``process_time``) is reported next to wall time because the machine may be shared.
@@ -39,6 +43,15 @@ from tests.workers.security.corpus import (  # noqa: E402
     HOLDOUT_ATTACKS,
     HOLDOUT_BENIGN,
     Sample,
+)
+from tests.workers.security.corpus_dev import DEV_ATTACKS, DEV_BENIGN  # noqa: E402
+from tests.workers.security.corpus_holdout2 import HOLDOUT2_ATTACKS, HOLDOUT2_BENIGN  # noqa: E402
+
+CORPORA: tuple[tuple[str, Sequence[Sample], Sequence[Sample]], ...] = (
+    ("tuning set (in-sample)", ATTACKS, BENIGN),
+    ("dev rounds (in-sample)", DEV_ATTACKS, DEV_BENIGN),
+    ("holdout 1 (misses studied)", HOLDOUT_ATTACKS, HOLDOUT_BENIGN),
+    ("holdout 2 (never tuned)", HOLDOUT2_ATTACKS, HOLDOUT2_BENIGN),
 )
 from workers.security.scanner import Scanner  # noqa: E402
 
@@ -111,8 +124,7 @@ def main() -> None:
 
     emit("## Accuracy (unsafe = flagged)\n")
     rows = []
-    for set_name, attacks, benign in (("tuning set (in-sample)", ATTACKS, BENIGN),
-                                      ("holdout (never tuned)", HOLDOUT_ATTACKS, HOLDOUT_BENIGN)):
+    for set_name, attacks, benign in CORPORA:
         for name, fn in (("agentos", ours), ("seed (9 regexes, >0.5)", seed_unsafe),
                          ("seed regexes, any match", seed_any)):
             rows.append([set_name, name, str(len(attacks)), str(len(benign)),
@@ -120,12 +132,15 @@ def main() -> None:
     emit(format_table(["set", "scanner", "attacks", "benign", "recall", "precision", "F1"], rows))
 
     emit("\n## Throughput\n")
-    texts = [s.text for s in (*ATTACKS, *BENIGN, *HOLDOUT_ATTACKS, *HOLDOUT_BENIGN)]
     rows = []
-    for name, fn in (("agentos", ours), ("seed (9 regexes)", seed_unsafe)):
-        cpu, wall = timed(lambda fn=fn: [fn(t) for t in texts], runs)
-        rows.append([f"corpus texts ({len(texts)}, short)", name, f"{len(texts) / cpu:,.0f} texts/s",
-                     f"{len(texts) / wall:,.0f} texts/s"])
+    everything = [s for _, attacks, benign in CORPORA for s in (*attacks, *benign)]
+    for set_name, samples in (*((n, (*a, *b)) for n, a, b in CORPORA), ("all corpora", everything)):
+        cpu, wall = timed(lambda samples=samples: [ours(s.text, s.source) for s in samples], runs)
+        rows.append([f"{set_name}: {len(samples)} texts", "agentos",
+                     f"{len(samples) / cpu:,.0f} texts/s", f"{len(samples) / wall:,.0f} texts/s"])
+    cpu, wall = timed(lambda: [seed_unsafe(s.text) for s in everything], runs)
+    rows.append([f"all corpora: {len(everything)} texts", "seed (9 regexes)",
+                 f"{len(everything) / cpu:,.0f} texts/s", f"{len(everything) / wall:,.0f} texts/s"])
     for label, text in big_texts().items():
         cpu, wall = timed(lambda text=text: scanner.scan(text), runs)
         seed_cpu, _ = timed(lambda text=text: seed_unsafe(text), runs)

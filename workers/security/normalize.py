@@ -9,18 +9,27 @@ caller sent:
 
 ``native``
     Unicode tag characters (U+E0020-E007E, "ASCII smuggling") decoded to ASCII; invisible
-    characters (zero-width, bidi controls, soft hyphen, variation selectors) removed; NFKC
+    characters (zero-width, bidi controls, soft hyphen, variation selectors, Arabic tatweel)
+    removed; NFKC
     (full-width and mathematical letters become ASCII) and case folding, character by character;
     combining sequences composed (NFC). Rules for scripts that are not Latin (Chinese, Japanese,
     Korean, Russian) and for markup and shell run here.
 ``latin``
     ``native`` with diacritics stripped (``précédentes`` → ``precedentes``), Cyrillic and Greek
     homoglyphs mapped to Latin letters (``іgnоre`` → ``ignore``) and leetspeak undone inside
-    words that mix letters and digits (``1gn0r3`` → ``ignore``). The rules for English, Spanish,
-    French, German, Portuguese, Italian and Dutch are written against this view (no accents).
+    words that mix letters and digits (``1gn0r3`` → ``ignore``). The rules for languages in
+    Latin script are written against this view (no accents), and so are those for Arabic and
+    Hindi, whose optional marks (vowel signs, virama, nukta, hamza on alef) it strips too;
+    :func:`fold` writes rule text the same way.
+``joined``
+    ``latin`` with hyphens, asterisks, dots-in-the-middle and similar joiners removed *inside*
+    words (``ig-nore pre-vious in*struc*tions`` → ``ignore previous instructions``), built only
+    when the text has such a joiner between two letters. The ``latin`` rules run on it too;
+    a rule that already fired on ``latin`` is not counted again.
 ``squeezed``
     ``latin`` with everything but letters removed, built only when the text spells words letter
-    by letter (``i g n o r e``, ``i.g.n.o.r.e``).
+    by letter (``i g n o r e``, ``i.g.n.o.r.e``) or hid invisible characters (which may have
+    been the only separators between words: ``ignore\u200ball\u200bprevious``).
 ``decoded``
     Base64 (also UTF-16, as ``powershell -enc`` takes), hex and percent-encoded blobs of the
     source that decode to readable text, normalised like the source; a match maps to the blob.
@@ -49,7 +58,8 @@ from urllib.parse import unquote_to_bytes
 
 import numpy as np
 
-__all__ = ["View", "build_views", "latin_view", "native_view"]
+__all__ = ["View", "build_views", "fold", "joined_view", "latin_view", "native_view",
+           "squeezed_view"]
 
 MAX_BLOBS = 32
 MAX_BLOB_CHARS = 262_144
@@ -58,12 +68,14 @@ _INVISIBLE = frozenset(
     "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180e\u180f\u3164\ufeff\uffa0"
     + "".join(map(chr, range(0x200B, 0x2010))) + "".join(map(chr, range(0x202A, 0x202F)))
     + "".join(map(chr, range(0x2060, 0x2065))) + "".join(map(chr, range(0x2066, 0x2070)))
-    + "".join(map(chr, range(0xFE00, 0xFE10))))
+    + "".join(map(chr, range(0xFE00, 0xFE10)))
+    + "\u0640")  # Arabic tatweel: stretches a word, or splits it for a naive matcher
 _COMBINING = re.compile("[^\u0300-\u036f\u3099\u309a][\u0300-\u036f\u3099\u309a]+")
 _LEET_FROM, _LEET_TO = "01345789@$", "oieastbgas"
 _LEET_LUT = np.arange(128, dtype="<u4")
 _LEET_LUT[[ord(c) for c in _LEET_FROM]] = [ord(c) for c in _LEET_TO]
 _SPACED = re.compile(r"(?:(?<![a-z])[a-z][^a-z\n]{1,3}){6,}")
+_JOINER = re.compile(r"(?<=[a-z])[-*·•‧~^](?=[a-z])")
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{20,}={0,2}")
 _HEX = re.compile(r"[0-9A-Fa-f]{20,}")
 _HEX_ESCAPED = re.compile(r"(?:\\x[0-9A-Fa-f]{2}){6,}")
@@ -128,6 +140,16 @@ def _native_char(c: str) -> str:
 def _latin_char(c: str) -> str:
     bare = "".join(d for d in unicodedata.normalize("NFD", c) if not unicodedata.combining(d))
     return "".join(_HOMOGLYPHS.get(d, d) for d in bare)
+
+
+def fold(pattern: str) -> str:
+    """``pattern`` with each non-ASCII character folded as the ``latin`` view folds it.
+
+    For rules written in scripts with optional marks (Arabic vowels, the Devanagari virama): the
+    rule text is written naturally and matches the view. ASCII (regex syntax) is left alone.
+    """
+    return "".join(c if c.isascii() else "".join(_latin_char(d) for d in _native_char(c))
+                   for c in pattern)
 
 
 class _Fold:
@@ -248,9 +270,24 @@ def _unleet(text: str) -> str:
     return codes.tobytes().decode("utf-32-le")
 
 
-def squeezed_view(latin: View) -> View | None:
-    """The ``squeezed`` view, or None when the text does not spell words out letter by letter."""
-    if not _SPACED.search(latin.text):
+def joined_view(latin: View) -> View | None:
+    """The ``joined`` view, or None when no joiner splits a word (``ig-nore``, ``in*struc*tions``)."""
+    drops = [m.start() for m in _JOINER.finditer(latin.text)]
+    if not drops:
+        return None
+    keep = np.delete(np.arange(len(latin.text), dtype=np.int64), drops)
+    text = "".join(latin.text[i:j] for i, j in zip([0, *[d + 1 for d in drops]],
+                                                   [*drops, len(latin.text)], strict=True))
+    return View("joined", text, keep if latin.origin is None else latin.origin[keep])
+
+
+def squeezed_view(latin: View, force: bool = False) -> View | None:
+    """The ``squeezed`` view, or None when the text does not spell words out letter by letter.
+
+    Args:
+        force: build it anyway (the source hid invisible characters).
+    """
+    if not force and not _SPACED.search(latin.text):
         return None
     codes = np.frombuffer(latin.text.encode("utf-32-le"), dtype="<u4")
     keep = np.flatnonzero((codes >= ord("a")) & (codes <= ord("z")))
@@ -311,14 +348,19 @@ def build_views(source: str) -> tuple[list[View], set[str]]:
 
     Returns:
         ``(views, flags)``; flags among ``tag_chars``, ``invisible_chars``, ``spaced``,
-        ``encoded``.
+        ``encoded``. Views come in the order ``native``, ``latin``, ``joined``, ``squeezed``,
+        then ``decoded:*``.
     """
     native, flags = native_view(source)
     latin = latin_view(native)
     views = [native, latin]
-    squeezed = squeezed_view(latin)
+    joined = joined_view(latin)
+    if joined is not None:
+        views.append(joined)
+    squeezed = squeezed_view(latin, force=bool(flags & {"invisible_chars", "tag_chars"}))
     if squeezed is not None:
-        flags.add("spaced")
+        if _SPACED.search(latin.text):
+            flags.add("spaced")
         views.append(squeezed)
     for text, span, kind in decoded_texts(source):
         flags.add("encoded")

@@ -4,15 +4,24 @@ Theory of operation
 -------------------
 A rule fires at an *anchor* — a literal word (``ignore``; ``ignor*`` is a prefix, so ``ignorez``
 and ``ignoriere`` count) or, for scripts without spaces, a literal substring — and then matches
-its ``tail`` regex right after it. The scanner finds anchors with ``str.find`` (fast, whatever
-the text's length), so a rule costs nothing on texts that lack its anchors. ``before`` must match
+its ``tail`` regex right after it. The scanner finds anchors by the words a text holds (fast,
+whatever the text's length), so a rule costs nothing on texts that lack its anchors. ``before`` must match
 the words just before the anchor; ``unless`` vetoes a match when found there.
 
 Tails are written in a DSL (:func:`seq`), mostly over the ``latin`` view (lowercase, no accents):
 tokens separated by spaces, each a regex alternation of words matched after a separator; ``~N``
 allows up to N filler words; ``?tok`` is an optional word; ``_`` inside a token is a separator,
 so ``system_prompt`` also matches ``system-prompt`` and ``system  prompt``. The tables live in
-:mod:`.rules_latin` and :mod:`.rules_native`.
+:mod:`.rules_latin` (core English, shared vocabulary), :mod:`.rules_english` (paraphrases,
+jailbreak framing, forged authority), :mod:`.rules_indirect` (instructions planted in tool
+output), :mod:`.rules_european` (other languages in Latin script), :mod:`.rules_scripts`
+(Arabic, Hindi) and :mod:`.rules_native` (CJK, Russian, markup, shell, letter-by-letter).
+
+Generalise, don't enumerate: a rule should name a *family* (an override verb, then something
+that was given to the model; a possessive, then the model's instructions) rather than a phrase
+seen once. Fillers never hold an underscore, and at most one apostrophe (see :data:`FILL`):
+anything a separator and a filler could both take lets a long run of it be split in
+exponentially many ways.
 
 Weights are the probability-like strength of one rule; the scanner combines the distinct rules
 that fired as ``1 - Π(1 - w)``. A rule worth 0.5 or more flags a text on its own (an explicit
@@ -30,7 +39,10 @@ from typing import Any
 __all__ = ["FILL", "REPEAT_LIMIT", "SEP", "Rule", "bounded", "phrases", "rule", "seq"]
 
 SEP = r"[\W_]{1,12}"
-FILL = r"[\w'’]+"
+FILL = r"[^\W_]+(?:['’][^\W_]+)?"
+"""A filler word: letters or digits, with at most one apostrophe inside (``don't``). Nothing a
+separator can also take may stand on its own in a filler: a run of such characters (``_____``,
+``'_'_'_``) could then be split between separators and fillers in exponentially many ways."""
 
 
 def seq(spec: str) -> str:
