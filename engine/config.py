@@ -16,7 +16,8 @@ up, as one line per problem naming the file, the line, the key path and the fix:
    ``modules: [{class: modules::…, config}]``, adapters as ``{class: …}``). Legacy classes are
    mapped to iii names (:data:`MODULE_CLASSES`, :data:`ADAPTER_CLASSES`), so past this point
    only ``ModuleConfig(name=…)`` exists. ``workers:`` and ``modules:`` together are refused.
-4. **Typed module configs**: the modules we know (:data:`TYPED_MODULES`) are validated here so
+4. **Typed module configs**: the modules we know (:data:`TYPED_MODULES`, defined with their
+   config classes in :mod:`engine.module_configs` and re-exported here) are validated here so
    that a bad ``workers[2].config.port`` fails at start, not when the module boots. The raw dict
    stays in :attr:`ModuleConfig.config`; typed views come from ``NodeConfig.http()`` etc.
 
@@ -51,17 +52,37 @@ from pydantic import (
 from engine.config_errors import describe_validation_error as _describe
 from engine.config_errors import did_you_mean as _did_you_mean
 from engine.errors import EngineError
+from engine.module_configs import (
+    ADAPTER_CLASSES,
+    TYPED_MODULES,
+    AdapterConfig,
+    CorsSettings,
+    CronModuleConfig,
+    HttpMiddleware,
+    HttpModuleConfig,
+    MiB,
+    Millis,
+    Name,
+    ObservabilityModuleConfig,
+    Port,
+    PubSubModuleConfig,
+    QueueModuleConfig,
+    QueueSettings,
+    StateModuleConfig,
+    StreamModuleConfig,
+    WorkerManagerModuleConfig,
+    _Section,
+    map_adapter_class,
+)
 
 __all__ = [
     "ADAPTER_CLASSES", "MODULE_CLASSES", "MODULE_NAMES", "TYPED_MODULES",
     "AdapterConfig", "AuthSettings", "ConfigError", "CorsSettings", "CronModuleConfig",
     "EngineSettings", "HttpMiddleware", "HttpModuleConfig", "ModuleConfig", "NodeConfig",
-    "ProcessSpec", "PubSubModuleConfig", "QueueModuleConfig", "QueueSettings", "RestartPolicy",
+    "ObservabilityModuleConfig", "ProcessSpec", "PubSubModuleConfig", "QueueModuleConfig", "QueueSettings", "RestartPolicy",
     "StateModuleConfig", "StreamModuleConfig", "TokenSpec", "WorkerManagerModuleConfig",
     "expand_env", "load_config", "parse_config",
 ]
-
-MiB = 1024 * 1024
 
 #: Legacy ``class:`` of a module (``modules::`` prefix optional) → iii module name.
 MODULE_CLASSES: dict[str, str] = {
@@ -72,12 +93,6 @@ MODULE_CLASSES: dict[str, str] = {
     "http_functions::HttpFunctionsModule": "iii-http-functions", "shell::ExecModule": "iii-exec",
     "bridge_client::BridgeClientModule": "iii-bridge",
     "kv_server::KvServer": "iii-kv-server",  # removed in iii 0.23: accepted, never implemented
-}
-#: Last path segment of a legacy adapter ``class:`` → adapter name.
-ADAPTER_CLASSES: dict[str, str] = {
-    "KvStore": "kv", "KvCronAdapter": "kv", "RedisAdapter": "redis", "RedisCronAdapter": "redis",
-    "BuiltinQueueAdapter": "builtin", "RabbitMQAdapter": "rabbitmq", "LocalAdapter": "local",
-    "Bridge": "bridge",
 }
 #: Every module name accepted without an ``image:``; the engine runs those it implements.
 MODULE_NAMES: frozenset[str] = frozenset({
@@ -97,36 +112,6 @@ class ConfigError(EngineError, ValueError):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = tuple(problems)
         super().__init__("\n".join(self.problems))
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-Port = Annotated[int, Field(ge=0, le=65535)]  # 0 = any free port (tests)
-Millis = Annotated[int, Field(ge=1)]
-Bytes = Annotated[int, Field(ge=1)]
-Name = Annotated[str, Field(min_length=1)]
-
-
-class AdapterConfig(_Section):
-    """A storage backend: ``{name, config}``; a legacy ``{class, config}`` is mapped on input."""
-
-    name: Name
-    config: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_class(cls, data: Any) -> Any:
-        return _map_adapter_class(data)
-
-
-def _sqlite() -> AdapterConfig:
-    return AdapterConfig(name="sqlite", config={"path": "./data/agentos.db"})
-
-
-def _memory() -> AdapterConfig:
-    return AdapterConfig(name="memory")
 
 
 class TokenSpec(_Section):
@@ -169,96 +154,6 @@ class EngineSettings(_Section):
         return not self.auth.tokens
 
 
-class WorkerManagerModuleConfig(_Section):
-    """iii's ``iii-worker-manager`` entry; set keys override the ``engine:`` block."""
-
-    port: Port | None = None
-    host: Name | None = None
-    handshake_timeout_ms: Millis | None = None
-    middleware_function_id: str | None = None
-    rbac: dict[str, Any] | None = None
-
-
-class CorsSettings(_Section):
-    """Empty lists mean "any origin" / "any method", as in iii."""
-
-    allowed_origins: list[str] = Field(default_factory=list)
-    allowed_methods: list[str] = Field(default_factory=list)
-
-
-class HttpMiddleware(_Section):
-    function_id: Name
-    phase: Literal["preHandler"] = "preHandler"
-    priority: int = 0
-
-
-class HttpModuleConfig(_Section):
-    """``iii-http``; ``default_timeout`` is in milliseconds (→ 504)."""
-
-    port: Port = 3111
-    host: Name = "127.0.0.1"
-    default_timeout: Millis = 30000
-    concurrency_request_limit: Annotated[int, Field(ge=1)] = 1024
-    max_body_bytes: Bytes = 10 * MiB
-    cors: CorsSettings = Field(default_factory=CorsSettings)
-    middleware: list[HttpMiddleware] = Field(default_factory=list)
-
-
-class StreamModuleConfig(_Section):
-    port: Port = 3112
-    host: Name = "127.0.0.1"
-    adapter: AdapterConfig = Field(default_factory=_memory)
-    auth_function: str | None = None
-
-
-class StateModuleConfig(_Section):
-    adapter: AdapterConfig = Field(default_factory=_sqlite)
-    max_value_bytes: Bytes = 1 * MiB
-    triggers_enabled: bool = True
-
-
-class QueueSettings(_Section):
-    """One named queue; ``backoff_ms`` doubles per retry (``backoff_ms × 2^(n-1)``)."""
-
-    max_retries: Annotated[int, Field(ge=0)] = 3
-    concurrency: Annotated[int, Field(ge=1)] = 10
-    type: Literal["standard", "fifo"] = "standard"
-    message_group_field: str | None = None
-    backoff_ms: Annotated[int, Field(ge=0)] = 1000
-    poll_interval_ms: Millis = 100
-    lease_ms: Millis = 30000
-
-
-class QueueModuleConfig(_Section):
-    adapter: AdapterConfig = Field(default_factory=_sqlite)
-    queue_configs: dict[str, QueueSettings] = Field(default_factory=dict)
-    max_job_bytes: Annotated[int, Field(ge=1)] = 1 * MiB
-    """Largest serialized job payload accepted by enqueue."""
-    inject_queue_info: bool = True
-    """Add ``_queue: {message_id, attempt, queue, idempotency_key}`` to object payloads."""
-
-    def settings_for(self, queue: str) -> QueueSettings:
-        """Return the settings of ``queue``, else of the queue named ``default``, else defaults."""
-        return self.queue_configs.get(queue) or self.queue_configs.get("default") or QueueSettings()
-
-
-class PubSubModuleConfig(_Section):
-    adapter: AdapterConfig = Field(default_factory=_memory)
-
-
-class CronModuleConfig(_Section):
-    adapter: AdapterConfig = Field(default_factory=_sqlite)
-    lock_ttl_ms: Millis = 30000
-
-
-#: Module name → the typed config validated at load time.
-TYPED_MODULES: dict[str, type[BaseModel]] = {
-    "iii-worker-manager": WorkerManagerModuleConfig, "iii-http": HttpModuleConfig,
-    "iii-stream": StreamModuleConfig, "iii-state": StateModuleConfig,
-    "iii-queue": QueueModuleConfig, "iii-pubsub": PubSubModuleConfig, "iii-cron": CronModuleConfig,
-}
-
-
 class ModuleConfig(_Section):
     """One entry of ``workers:``/``modules:``; ``config`` is validated by the module itself."""
 
@@ -286,7 +181,7 @@ class ModuleConfig(_Section):
             data["name"], data["legacy_class"] = name, klass
         config = data["config"]
         if isinstance(config, dict) and isinstance(config.get("adapter"), dict):
-            data["config"] = {**config, "adapter": _map_adapter_class(config["adapter"])}
+            data["config"] = {**config, "adapter": map_adapter_class(config["adapter"])}
         return data
 
     @model_validator(mode="after")
@@ -433,6 +328,11 @@ class NodeConfig(BaseModel):
         """Typed ``iii-cron`` config, or None when the module is not configured."""
         return self._typed("iii-cron", CronModuleConfig)
 
+    def observability(self) -> ObservabilityModuleConfig:
+        """Typed ``iii-observability`` config; its defaults when absent (the module is on by
+        default, as iii's mandatory one is: ``enabled: false`` turns it off)."""
+        return self._typed("iii-observability", ObservabilityModuleConfig) or ObservabilityModuleConfig()
+
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> NodeConfig:
     """Read, expand, parse and validate a ``config.yaml``. Call once, at CLI start-up.
@@ -534,8 +434,6 @@ def expand_env(text: str, env: Mapping[str, str], *, source: str = "<string>") -
     return "\n".join(lines)
 
 
-# ---- error rendering -----------------------------------------------------------------------
-
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -543,17 +441,3 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _map_adapter_class(data: Any) -> Any:
-    if not isinstance(data, dict) or "class" not in data:
-        return data
-    if "name" in data:
-        raise ValueError("adapter: set either `name` or the legacy `class`, not both")
-    klass = data["class"]
-    name = ADAPTER_CLASSES.get(str(klass).rsplit("::", 1)[-1])
-    if name is None:
-        raise ValueError(f"unknown adapter class {klass!r} — known classes end in: "
-                         f"{', '.join(ADAPTER_CLASSES)}")
-    rest = {k: v for k, v in data.items() if k != "class"}
-    return {**rest, "name": name, "config": rest.get("config") or {}}

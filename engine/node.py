@@ -56,6 +56,7 @@ class Node:
                     handshake_timeout_s=settings.handshake_timeout_ms / 1000,
                     grace_s=settings.registration_namespace_grace_ms / 1000,
                     channels=self.modules.get("channels"),
+                    telemetry=self.modules.get("observability"),
                 )
             )
             self.ports["bus"] = self.bus.port

@@ -1,7 +1,9 @@
 """The bus listener: one WebSocket port with three routes, as iii has them.
 
 * ``/``                     the worker protocol (:class:`engine.connection.WorkerConnection`)
-* ``/otel``                 telemetry-only socket: authenticated, frames read and discarded
+* ``/otel``                 telemetry-only socket: authenticated, never a worker; its frames go to
+                            the telemetry sink (the observability module) with the realm of the
+                            socket's credential, or are discarded when there is none
 * ``/ws/channels/{id}``     data channels (``?key=…&dir=read|write``), when a hub is installed
 
 Anything else is answered 404 before the upgrade. Every route runs over the same socket shell,
@@ -13,6 +15,7 @@ batch writes each peer it touched once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -27,7 +30,7 @@ from .connection import WorkerConnection, authenticate
 from .router import Router
 from .websocket import Data, Flusher, Limits, WebSocket
 
-__all__ = ["BusServer", "ChannelRoutes", "MessageSocket"]
+__all__ = ["BusServer", "ChannelRoutes", "MessageSocket", "TelemetrySink"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,13 @@ class ChannelRoutes(Protocol):
     async def serve(self, ws: MessageSocket) -> None: ...
 
 
+class TelemetrySink(Protocol):
+    """Where the messages of ``/otel`` sockets go (the observability module)."""
+
+    def receive_nowait(self, frames: list[Data], realm: str | None = None) -> None:
+        """Take one read batch of an ``/otel`` socket, inline in the read; must never raise."""
+
+
 class BusServer:
     """The WebSocket listener of the bus. ``async with BusServer(...) as s: s.port``."""
 
@@ -58,8 +68,10 @@ class BusServer:
         handshake_timeout_s: float,
         grace_s: float,
         channels: ChannelRoutes | None = None,
+        telemetry: TelemetrySink | None = None,
     ) -> None:
         self.router, self.auth, self.channels = router, auth, channels
+        self.telemetry = telemetry
         self.host, self.requested_port = host, port
         self.max_frame_bytes = max_frame_bytes
         self.handshake_timeout_s = handshake_timeout_s
@@ -129,8 +141,10 @@ class BusServer:
         assert self._tg is not None and ws.request is not None
         path = urlsplit(ws.request.path).path
         if path == "/otel":
-            if authenticate(ws, self.auth) is not None:
-                ws.on_messages = _discard  # OTLP spans/logs/metrics from SDKs: accepted, not stored (yet)
+            credential = authenticate(ws, self.auth)
+            if credential is not None:
+                sink = self.telemetry
+                ws.on_messages = _discard if sink is None else functools.partial(sink.receive_nowait, realm=credential.realm)
         elif path.startswith("/ws/channels/") and self.channels is not None:
             self._tg.start_soon(self._serve_channel, ws, self.channels)
         else:

@@ -32,7 +32,7 @@ import asyncio
 import collections
 import logging
 import traceback
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 from anyio.abc import TaskGroup
@@ -51,6 +51,9 @@ from .context import Context, Dispatcher, run_bound
 from .errors import InvocationError
 from .registry import Registry
 from .triggers import TriggerConfig
+
+if TYPE_CHECKING:
+    from .telemetry import Tracer
 
 __all__ = ["Handlers", "HandlerStatistics", "CALLER_KEY"]
 
@@ -94,6 +97,8 @@ class Handlers:
         self._refused = 0
         self._provider_lock: anyio.Lock | None = None
         self.provided: dict[str, TriggerConfig] = {}
+        self.tracer: Tracer | None = None
+        """Set when the connection traces its handlers (:mod:`workers.sdk.telemetry`)."""
 
     def statistics(self) -> HandlerStatistics:
         return HandlerStatistics(self._busy, len(self._queue), self._refused, self._workers)
@@ -164,6 +169,8 @@ class Handlers:
             return None, _body("function_not_found", f"Function '{msg.function_id}' not found")
         data = msg.data
         caller = pop_caller(data)
+        tracer = self.tracer  # when tracing is off, this test is all it costs
+        traced = tracer.start(msg.function_id, msg.invocation_id, msg.traceparent) if tracer is not None else None
         # Positional: keyword arguments double the cost of building this frozen dataclass.
         ctx = Context(
             msg.function_id,
@@ -171,17 +178,28 @@ class Handlers:
             msg.invocation_id,
             caller,
             msg.metadata or {},
-            msg.traceparent,
+            msg.traceparent if traced is None else traced.traceparent,
             msg.baggage,
         )
         try:
-            result = await run_bound(ctx, fdef.invoke(data, ctx))
+            work = fdef.invoke(data, ctx)
+            result = await run_bound(ctx, work if traced is None else traced.within(work))
         except InvocationError as exc:
             log.info("%s answered %s: %s", msg.function_id, exc.code, exc.message)
+            if traced is not None:
+                traced.finish(exc.message)
             return None, _body(exc.code, exc.message, exc.stacktrace)
         except Exception as exc:
             log.warning("%s failed", msg.function_id, exc_info=True)
+            if traced is not None:
+                traced.finish(str(exc) or type(exc).__name__)
             return None, _body("invocation_failed", str(exc), traceback.format_exc())
+        except BaseException:  # cancelled: the span still ends
+            if traced is not None:
+                traced.finish("cancelled")
+            raise
+        if traced is not None:
+            traced.finish()
         return result, None
 
     async def register_trigger(self, session: Session, msg: RegisterTrigger) -> None:

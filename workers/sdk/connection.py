@@ -17,6 +17,7 @@ Structured concurrency is kept: every task still runs in the connection's anyio 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -72,6 +73,7 @@ def connect(
     reconnect: Backoff = DEFAULT_RECONNECT,
     default_timeout: float = 30.0,
     max_in_flight: int = 1000,
+    tracing: bool | None = None,
 ) -> Connection:
     """A connection serving ``workers``, to use as ``async with connect(...) as conn``.
 
@@ -93,6 +95,9 @@ def connect(
             bounds the handshake).
         max_in_flight: how many handlers run at once (as many more may wait; beyond that,
             invocations are refused with ``worker_overloaded``).
+        tracing: send a span per handled invocation to the engine's ``/otel`` (default
+            ``AGENTOS_TRACING``, off; ``OTEL_ENABLED=false`` always wins). See
+            :mod:`workers.sdk.telemetry` for what it costs.
 
     Raises:
         DefinitionError: bad options, or an id defined by two workers.
@@ -107,6 +112,7 @@ def connect(
         reconnect=reconnect,
         default_timeout=default_timeout,
         max_in_flight=max_in_flight,
+        tracing=tracing,
     )
     return Connection(options, workers)
 
@@ -143,6 +149,11 @@ class Connection:
             asyncio.get_running_loop()
         except RuntimeError:  # another event loop (trio): nothing here would work
             raise InvalidState("the worker SDK runs on asyncio only (uvloop welcome)") from None
+        if self.options.tracing:
+            from .telemetry import Tracer  # noqa: PLC0415 - opentelemetry loads only when tracing
+
+            self._handlers.tracer = Tracer(self.options.url, self.options.token,
+                                           service_name=os.environ.get("OTEL_SERVICE_NAME") or self.options.name)
         self._tg = tg = anyio.create_task_group()
         await tg.__aenter__()
         try:
@@ -150,8 +161,15 @@ class Connection:
         except BaseException:
             tg.cancel_scope.cancel()
             await tg.__aexit__(None, None, None)
+            await self._stop_tracing()
             raise
         return self
+
+    async def _stop_tracing(self) -> None:
+        tracer, self._handlers.tracer = self._handlers.tracer, None
+        if tracer is not None:  # flushes the last spans: blocking, so off the event loop
+            with anyio.CancelScope(shield=True):  # even when leaving on a cancellation
+                await anyio.to_thread.run_sync(tracer.shutdown)
 
     async def __aexit__(
         self,
@@ -167,6 +185,7 @@ class Connection:
         self._tg.cancel_scope.cancel()
         # The body's own exception (if any) propagates unchanged: it never entered the group.
         await self._tg.__aexit__(None, None, None)
+        await self._stop_tracing()
 
     @property
     def state(self) -> ConnectionState:

@@ -18,7 +18,7 @@ from .errors import DefinitionError
 from .types import DEFAULT_URL, Codec
 from .worker import Worker
 
-__all__ = ["ConnectOptions", "resolve_options", "sdk_version"]
+__all__ = ["ConnectOptions", "resolve_options", "sdk_version", "tracing_enabled", "TRACING_ENV"]
 
 _URL_ENV = ("AGENTOS_URL", "III_URL")
 _TOKEN_ENV = ("AGENTOS_TOKEN", "III_TOKEN")
@@ -49,6 +49,8 @@ class ConnectOptions:
     default_timeout: float = 30.0
     max_in_flight: int = 1000
     description: str | None = None
+    tracing: bool = False
+    """Trace handled invocations to the engine's ``/otel`` (see :mod:`workers.sdk.telemetry`)."""
 
     def registration(self) -> dict[str, Any]:
         """The payload of the opening ``engine::workers::register`` call."""
@@ -84,13 +86,14 @@ def resolve_options(
     reconnect: Backoff = DEFAULT_RECONNECT,
     default_timeout: float = 30.0,
     max_in_flight: int = 1000,
+    tracing: bool | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ConnectOptions:
     """Fill defaults from the environment and check everything once.
 
     ``url`` falls back to ``AGENTOS_URL`` then ``III_URL`` then ``ws://127.0.0.1:49134``;
     ``token`` to ``AGENTOS_TOKEN`` then ``III_TOKEN``; ``name`` to the workers' names joined with
-    ``+``.
+    ``+``; ``tracing`` to ``AGENTOS_TRACING`` (off), and ``OTEL_ENABLED=false`` turns it off.
 
     Raises:
         DefinitionError: a bad URL, codec, timeout, namespace or ``max_in_flight``, or no workers
@@ -124,4 +127,19 @@ def resolve_options(
         default_timeout=default_timeout,
         max_in_flight=max_in_flight,
         description="; ".join(descriptions) or None,
+        tracing=tracing_enabled(tracing, env),
     )
+
+
+TRACING_ENV = "AGENTOS_TRACING"
+
+
+def tracing_enabled(explicit: bool | None = None, env: Mapping[str, str] | None = None) -> bool:
+    """Whether a connection traces its handlers (:mod:`workers.sdk.telemetry`):
+    ``OTEL_ENABLED=false`` wins, then ``explicit``, then ``AGENTOS_TRACING`` (off by default)."""
+    env = os.environ if env is None else env
+    if env.get("OTEL_ENABLED", "").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    if explicit is not None:
+        return explicit
+    return env.get(TRACING_ENV, "").strip().lower() in ("1", "true", "yes", "on")
