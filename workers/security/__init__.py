@@ -11,6 +11,10 @@ Modules, one concern each::
     rules          the rule shape and DSL
     rules_latin    rules over the latin view (en, es, fr, de, pt, it, nl)
     rules_native   rules for other scripts, markup, shell; letter-by-letter rules
+    rules_english  paraphrased overrides, jailbreak framing, exfiltration by description
+    rules_european Latin-script languages besides English (es, fr, de, pt, it, nl, tr, pl, id, vi…)
+    rules_scripts  Arabic and Hindi (Devanagari)
+    rules_indirect instructions planted in content an agent reads (tool results, pages, mail)
     scanner        security::scan_injection
     pii            PII and secret detectors (pure)
     taint          taint::label/get/check/enforce/declassify/detect/redact
