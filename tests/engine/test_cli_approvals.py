@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from tests.fakes import FakeUpstream, Text, ToolCall, ToolCalls
-from tests.workers.security.agents import Box, _litellm_readonly_typeddicts, agent_stack  # noqa: F401
+from tests.workers.security.agents import Box, agent_stack
 
 
 async def test_a_paused_run_is_listed_approved_and_shown(tmp_path: Path) -> None:

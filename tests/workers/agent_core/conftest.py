@@ -13,7 +13,6 @@ recorded request (:func:`sent_tools`), then fills in the reply and releases it (
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -35,26 +34,6 @@ from workers.sdk import Connection, Context, Worker, connect, function  # noqa: 
 
 CALL_TIMEOUT = 30.0
 """Deadline of a client's agent::chat call (a bound, never a synchronisation)."""
-
-
-@pytest.fixture(autouse=True)
-def _litellm_readonly_typeddicts() -> None:
-    # litellm builds pydantic schemas for its TypedDicts lazily, on the first call, and pydantic
-    # warns that it cannot enforce their `ReadOnly` items. Not ours, harmless, but under
-    # filterwarnings=error it would fail the router's call. Ignored for this folder, that message only.
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Items? .* on TypedDict class .* (is|are) using the `ReadOnly` qualifier",
-        category=UserWarning,
-        module=r"pydantic\._internal\._generate_schema",
-    )
-    # litellm's streaming path reads `model_computed_fields` on an instance (pydantic 2.11
-    # deprecation): the same story, only when streaming.
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Accessing the 'model_(computed_)?fields' attribute on the instance is deprecated",
-        category=DeprecationWarning,
-    )
 
 
 @pytest.fixture

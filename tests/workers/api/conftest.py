@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -48,26 +47,6 @@ TOKENS = {"tokens": [{"token": "t-worker", "role": "worker"},
                      {"token": "sk-acme", "role": "client", "realm": "acme"},
                      {"token": "sk-beta", "role": "client", "realm": "beta"}]}
 """With ``auth=True``: workers connect as ``worker``; API keys sk-acme / sk-beta are realm-bound."""
-
-
-@pytest.fixture(autouse=True)
-def _litellm_warnings() -> None:
-    # litellm builds pydantic schemas for its TypedDicts lazily, on the first call, and pydantic
-    # warns that it cannot enforce their `ReadOnly` items. Not ours, harmless, but under
-    # filterwarnings=error it would fail the router's call. Ignored for this folder, that message only.
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Items? .* on TypedDict class .* (is|are) using the `ReadOnly` qualifier",
-        category=UserWarning,
-        module=r"pydantic\._internal\._generate_schema",
-    )
-    # litellm's streaming path (router side, and litellm used as a client here) reads
-    # `model_computed_fields` / `model_fields` on an instance (a pydantic 2.11 deprecation).
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Accessing the 'model_(computed_)?fields' attribute on the instance is deprecated",
-        category=DeprecationWarning,
-    )
 
 
 @pytest.fixture

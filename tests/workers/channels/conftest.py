@@ -12,7 +12,6 @@ posted" events.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -44,24 +43,6 @@ TELEGRAM_TOKEN = "123:telegram-test"
 TELEGRAM_SECRET = "tg-secret-token"
 HOOK_SECRET = "hook-secret"
 CALL_TIMEOUT = 30.0
-
-
-@pytest.fixture(autouse=True)
-def _litellm_warnings() -> None:
-    """The litellm filters of tests/workers/llm_router/conftest.py (raised inside its calls)."""
-    # On the first call litellm builds pydantic schemas for its TypedDicts; pydantic warns it
-    # cannot enforce their `ReadOnly` items. Not ours, harmless.
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Items? .* on TypedDict class .* (is|are) using the `ReadOnly` qualifier",
-        category=UserWarning,
-        module=r"pydantic\._internal\._generate_schema",
-    )
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Accessing the 'model_(computed_)?fields' attribute on the instance is deprecated",
-        category=DeprecationWarning,
-    )
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ control plane publishes, so tests wait for events instead of sleeping.
 from __future__ import annotations
 
 import os
-import warnings
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -47,23 +46,6 @@ TOKENS = [{"token": "t-sys", "role": "system"}, {"token": "t-a", "role": "client
 TOPICS = ("ledger.alert", "ledger.spent", "pulse.run", "bridge.run.completed",
           "mission.lifecycle", "council.proposal")
 START = datetime(2026, 1, 31, 12, 0, tzinfo=UTC).timestamp()
-
-
-@pytest.fixture(autouse=True)
-def _litellm_warnings() -> None:
-    """Two warnings litellm triggers inside a call (not ours; filterwarnings=error otherwise
-    turns them into failed completions). Each filter names the exact message."""
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Items? .* on TypedDict class .* (is|are) using the `ReadOnly` qualifier",
-        category=UserWarning,
-        module=r"pydantic\._internal\._generate_schema",
-    )
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Accessing the 'model_(computed_)?fields' attribute on the instance is deprecated",
-        category=DeprecationWarning,
-    )
 
 
 @pytest.fixture

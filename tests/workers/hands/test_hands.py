@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,18 +30,6 @@ from workers.sdk import Connection, InvocationError, connect  # noqa: E402
 REPO = Path(__file__).resolve().parents[3]
 BOUND = 20.0
 """A bound on waiting for the cron's next second (never a synchronisation)."""
-
-
-@pytest.fixture(autouse=True)
-def _litellm_readonly_typeddicts() -> None:
-    # Copied from tests/workers/llm_router/conftest.py: litellm's lazy pydantic schemas of its
-    # ReadOnly TypedDicts warn on the first call; not ours, harmless, that message only.
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Items? .* on TypedDict class .* (is|are) using the `ReadOnly` qualifier",
-        category=UserWarning,
-        module=r"pydantic\._internal\._generate_schema",
-    )
 
 
 @pytest.fixture

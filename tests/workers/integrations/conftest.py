@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -97,24 +96,6 @@ if __name__ == "__main__":
     sys.stdout.flush()
     server.run(sockets=[sock])
 '''
-
-
-@pytest.fixture(autouse=True)
-def _litellm_readonly_typeddicts() -> None:
-    # Copied from tests/workers/llm_router/conftest.py: litellm builds pydantic schemas for its
-    # TypedDicts on the first call and pydantic warns it cannot enforce `ReadOnly` items; under
-    # filterwarnings=error that would fail the router's call. Not ours, harmless.
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Items? .* on TypedDict class .* (is|are) using the `ReadOnly` qualifier",
-        category=UserWarning,
-        module=r"pydantic\._internal\._generate_schema",
-    )
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Accessing the 'model_(computed_)?fields' attribute on the instance is deprecated",
-        category=DeprecationWarning,
-    )
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,7 +23,6 @@ if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
 import pytest  # noqa: E402
-from pydantic.warnings import PydanticDeprecatedSince211  # noqa: E402
 
 from engine.config import NodeConfig  # noqa: E402
 from engine.node import Node  # noqa: E402
@@ -39,32 +37,6 @@ FAST_RETRY = {"initial_backoff_s": 0.001, "multiplier": 2, "max_backoff_s": 0.00
 
 TOKENS = {"tokens": [{"token": "t-acme", "role": "client", "realm": "acme"},
                      {"token": "t-sys", "role": "system"}]}
-
-
-@pytest.fixture(autouse=True)
-def _litellm_warnings() -> None:
-    """Ignore two warnings litellm 1.106 triggers inside a call, for this folder's tests only.
-
-    Under filterwarnings=error, litellm catches the raised warning and turns it into a failed
-    call (APIConnectionError), so they must be ignored where they are emitted. Both are harmless
-    and not ours; each filter names the exact message and the module it is attributed to.
-    """
-    # On the first call litellm builds pydantic schemas for its TypedDicts (e.g.
-    # ChatCompletionReasoningItem); pydantic warns it cannot enforce their `ReadOnly` items.
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Items? .* on TypedDict class .* (is|are) using the `ReadOnly` qualifier",
-        category=UserWarning,
-        module=r"pydantic\._internal\._generate_schema",
-    )
-    # Its stream wrapper reads `model_fields` / `model_computed_fields` on chunk instances,
-    # deprecated since pydantic 2.11.
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Accessing the '(model_fields|model_computed_fields)' attribute on the instance is deprecated",
-        category=PydanticDeprecatedSince211,
-        module=r"litellm\.litellm_core_utils\.model_response_utils",
-    )
 
 
 @pytest.fixture

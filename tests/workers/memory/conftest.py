@@ -10,7 +10,6 @@ the llm-router pointed at :class:`tests.fakes.FakeUpstream`. Time is a :class:`F
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -37,19 +36,6 @@ DAY = 86_400.0
 TOKENS = {"tokens": [{"token": "t-worker", "role": "worker"},
                      {"token": "t-acme", "role": "client", "realm": "acme"},
                      {"token": "t-beta", "role": "client", "realm": "beta"}]}
-
-
-@pytest.fixture(autouse=True)
-def _litellm_warnings() -> None:
-    # The llm-router's litellm builds pydantic schemas for its TypedDicts on the first call and
-    # pydantic warns it cannot enforce their `ReadOnly` items: not ours, harmless, but under
-    # filterwarnings=error it would fail the summarisation call. That message only.
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Items? .* on TypedDict class .* (is|are) using the `ReadOnly` qualifier",
-        category=UserWarning,
-        module=r"pydantic\._internal\._generate_schema",
-    )
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from tests.fakes import FakeUpstream, Text, ToolCall, ToolCalls
 from workers.sdk import InvocationError
 
-from .agents import Box, _litellm_readonly_typeddicts, agent_stack  # noqa: F401
+from .agents import Box, agent_stack
 from .conftest import Stack
 
 WEATHER = ToolCalls([ToolCall("c1", "tools__get_weather", '{"city": "Lisbon"}')])

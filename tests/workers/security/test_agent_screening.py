@@ -14,7 +14,7 @@ from tests.fakes import FakeUpstream, Text, ToolCall, ToolCalls
 from workers.agent_core import AgentCoreConfig
 from workers.sdk import InvocationError
 
-from .agents import HOSTILE_PAGE, Box, _litellm_readonly_typeddicts, agent_stack  # noqa: F401
+from .agents import HOSTILE_PAGE, Box, agent_stack
 from .conftest import Stack
 
 

@@ -9,7 +9,6 @@ denied every tool of such an agent.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import pytest  # noqa: E402
 
 from tests.fakes import FakeUpstream, Text, ToolCall, ToolCalls  # noqa: E402
 from workers.agent_core import AgentCore, AgentCoreConfig, TemplateLibrary  # noqa: E402
@@ -27,16 +25,6 @@ from workers.sdk import Worker, function  # noqa: E402
 
 from .agents import llm_config  # noqa: E402
 from .conftest import Stack, running  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _litellm_readonly_typeddicts() -> None:
-    # As in tests/workers/agent_core/conftest.py: litellm's lazily built TypedDict schemas warn
-    # about `ReadOnly` items under filterwarnings=error; not ours, ignored for that message only.
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Items? .* on TypedDict class .* (is|are) using the `ReadOnly` qualifier",
-        category=UserWarning, module=r"pydantic\._internal\._generate_schema")
 
 
 def tools_worker(calls: list[str]) -> Worker:
